@@ -1,0 +1,1 @@
+"""The multi-core CPU backend of gpu-render: numpy arrays and parallel Numba kernels."""

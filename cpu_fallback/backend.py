@@ -1,0 +1,70 @@
+"""CPU backend: numpy planes with one private part per thread, Numba kernels from ``kernels``."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from gpu_render import planes as P
+
+_EMPTY_CODES = np.zeros(0, dtype=np.int8)
+_EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+_UNUSED = {name: np.zeros((1, 1), dt) for name, dt in P.PLANE_DTYPES.items()}  # planes a kind lacks
+
+
+def _available_memory() -> int:
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+class CPUBackend:
+    """Runs every kernel kind on all cores; threads never share a partial grid."""
+
+    name = "cpu"
+    xp = np
+
+    def __init__(self):
+        import numba
+        self._numba = numba
+        self.parts = numba.get_num_threads()
+
+    def to_device(self, array):
+        return np.ascontiguousarray(array)
+
+    def new_partial(self, plan):
+        return [P.new_planes(g.kind, self.parts, plan.slots(g)) for g in plan.groups]
+
+    def aggregate(self, plan, partial, columns, row0=0):
+        from . import kernels as K
+
+        vp = plan.viewport
+        xs, ys = columns[plan.x], columns[plan.y]
+        for g, planes in zip(plan.groups, partial):
+            cats = columns[g.cat] if g.cat is not None else _EMPTY_CODES
+            vals = columns[g.column] if g.kind != P.COUNT else _EMPTY_VALUES
+            K.aggregate(g.kind, self.parts, xs, ys, vals, cats, g.ncat, vp.params, vp.width,
+                        vp.height, vp.x_log, vp.y_log, row0,
+                        *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
+
+    def bounds(self, array):
+        from . import kernels as K
+        return K.finite_bounds(np.ascontiguousarray(array), self.parts)
+
+    def free_bytes(self):
+        return _available_memory()
+
+    def describe(self):
+        return {"usable": True, "threads": self.parts, "numba": self._numba.__version__,
+                "threading_layer": self._numba.config.THREADING_LAYER,
+                "available_memory_bytes": _available_memory()}
+
+
+def probe(explicit=False):
+    """The CPU backend is always usable where numba imports."""
+    try:
+        return CPUBackend(), "numba CPU kernels"
+    except ImportError as exc:  # pragma: no cover - numba is a hard dependency
+        return None, f"numba is not importable ({exc})"

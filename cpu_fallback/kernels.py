@@ -1,0 +1,127 @@
+"""Numba CPU kernels: bin a block of rows, then accumulate it into one thread's private planes.
+
+Design:
+- Rows are split into one contiguous range per part (thread); each part writes only its own row
+  of the planes, so there are no racing writes, and row order within a part is kept (first/last).
+- Each range is processed in blocks: ``bin_block`` computes the flat output index of every row
+  (a branch-free loop that LLVM vectorises), then a short scatter loop accumulates. Rows that
+  are dropped (NaN, out of range, NaN value, unknown category) go to a trash slot at the end of
+  every plane instead of branching, which ``finalize`` discards.
+- Binning reproduces datashader exactly: ``int(x * sx + tx)`` in float64, points on the upper
+  edge clamped into the last pixel.
+- One compiled kernel serves every kind (the kind is dispatched per block, not per row), all
+  planes are always passed in a fixed order, and ``cache=True`` means a second process loads
+  machine code from numba's cache instead of recompiling.
+"""
+import math
+
+import numba as nb
+import numpy as np
+
+_JIT = dict(nogil=True, cache=True)
+BLOCK = 16384
+
+# Kernel kinds, as in gpu_render.planes.
+COUNT, COUNT_VALID, SUM, VAR, MIN, MAX, FIRST, LAST = range(8)
+
+
+@nb.njit(**_JIT)
+def bin_block(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx):
+    """idx[j] = (pixel * ncat + category) of row j, or the trash slot ``w*h*ncat``."""
+    sx, tx, sy, ty, x0, x1, y0, y1 = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+    trash = w * h * ncat
+    has_vals = vals.shape[0] > 0
+    has_cats = cats.shape[0] > 0
+    for j in range(xs.shape[0]):
+        x = np.float64(xs[j])
+        y = np.float64(ys[j])
+        ok = (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)
+        fx = math.log10(x) if xlog else x
+        fy = math.log10(y) if ylog else y
+        fx = fx * sx + tx if ok else 0.0
+        fy = fy * sy + ty if ok else 0.0
+        k = min(np.int64(fy), h - 1) * w + min(np.int64(fx), w - 1)
+        if has_cats:
+            c = np.int64(cats[j])
+            ok = ok and c >= 0 and c < ncat
+            k = k * ncat + c
+        if has_vals:
+            ok = ok and not math.isnan(vals[j])
+        idx[j] = k if ok else trash
+
+
+@nb.njit(**_JIT)
+def _scatter(kind, idx, m, vals, row0, cnt, sm, m2, row, val):
+    """Accumulate ``m`` binned rows of one block into one part's planes."""
+    if kind == COUNT or kind == COUNT_VALID:
+        for j in range(m):
+            cnt[idx[j]] += 1
+    elif kind == SUM:
+        for j in range(m):
+            k = idx[j]
+            sm[k] += vals[j]
+            cnt[k] += 1
+    elif kind == VAR:
+        for j in range(m):
+            k = idx[j]
+            v = vals[j]
+            c = cnt[k]
+            if c > 0:  # datashader's running update, from the sum and count before v
+                s = sm[k]
+                m2[k] += (v - s / c) * (v - (s + v) / (c + 1))
+            sm[k] += v
+            cnt[k] = c + 1
+    elif kind == MIN or kind == MAX:
+        is_max = kind == MAX
+        for j in range(m):
+            k = idx[j]
+            v = vals[j]
+            cur = val[k]
+            if math.isnan(cur) or (v > cur if is_max else v < cur):
+                val[k] = v
+    else:
+        is_last = kind == LAST
+        for j in range(m):
+            k = idx[j]
+            r = row0 + j
+            if (r > row[k]) if is_last else (r < row[k]):
+                row[k] = r
+                val[k] = vals[j]
+
+
+@nb.njit(parallel=True, **_JIT)
+def aggregate(kind, parts, xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, row0, cnt, sm, m2, row, val):
+    """Aggregate all rows into planes of shape (parts, w*h*ncat + 1); unused planes may be (1, 1)."""
+    n = xs.shape[0]
+    no_vals = vals[:0]
+    no_cats = cats[:0]
+    for t in nb.prange(parts):
+        idx = np.empty(BLOCK, np.int64)
+        lo = t * n // parts
+        hi = (t + 1) * n // parts
+        for b0 in range(lo, hi, BLOCK):
+            b1 = min(b0 + BLOCK, hi)
+            bv = vals[b0:b1] if vals.shape[0] else no_vals
+            bc = cats[b0:b1] if cats.shape[0] else no_cats
+            bin_block(xs[b0:b1], ys[b0:b1], bv, bc, ncat, p, w, h, xlog, ylog, idx)
+            _scatter(kind, idx, b1 - b0, bv, row0 + b0, cnt[t % cnt.shape[0]], sm[t % sm.shape[0]],
+                     m2[t % m2.shape[0]], row[t % row.shape[0]], val[t % val.shape[0]])
+
+
+@nb.njit(parallel=True, **_JIT)
+def finite_bounds(a, parts):
+    """(min, max) of the finite values of ``a``; (inf, -inf) when there are none."""
+    n = a.shape[0]
+    lo = np.full(parts, np.inf)
+    hi = np.full(parts, -np.inf)
+    for t in nb.prange(parts):
+        mn = np.inf
+        mx = -np.inf
+        for i in range(t * n // parts, (t + 1) * n // parts):
+            v = a[i]
+            if math.isfinite(v):
+                mn = min(mn, v)
+                mx = max(mx, v)
+        lo[t] = mn
+        hi[t] = mx
+    return lo.min(), hi.max()

@@ -1,0 +1,33 @@
+"""gpu-render: datashader-compatible point rendering on the GPU, with a multi-core CPU fallback.
+
+``import gpu_render as ds`` works for datashader's point rendering: ``Canvas``, the reductions,
+``transfer_functions`` (``tf``) and ``utils``. ``render`` is the one-call path.
+"""
+from . import reductions
+from .backend import info as _info
+from .canvas import Canvas
+from .errors import RenderError
+from .reductions import (any, by, count, count_cat, first, last, max, mean, min, std, sum,
+                         summary, var)
+
+__version__ = "0.1.0"
+
+__all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
+           "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
+           "transfer_functions", "tf", "utils"]
+
+
+def info() -> dict:
+    """Which backend ``backend='auto'`` picks and why, with device and library details."""
+    return _info()
+
+
+def __getattr__(name):
+    # Shading, rendering and utilities load on first use, keeping ``import gpu_render`` light.
+    import importlib
+    if name in ("transfer_functions", "tf"):
+        return importlib.import_module(".transfer_functions", __name__)
+    if name in ("utils", "render"):
+        mod = importlib.import_module(f".{name}", __name__)
+        return mod.render if name == "render" else mod
+    raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")

@@ -1,0 +1,76 @@
+"""Mapping between data space and pixel space, one multiply-add per axis (as datashader does)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RenderError
+
+AXIS_TYPES = ("linear", "log")
+
+
+def expand_bounds(lo, hi):
+    """Datashader's rule for data-derived ranges: empty -> (-1, 1), degenerate -> +-1."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return -1.0, 1.0
+    if lo == hi:
+        return lo - 1, lo + 1
+    return lo, hi
+
+
+def validate_range(name, rng, axis_type):
+    """Check a user range: two finite numbers, increasing, positive on a log axis."""
+    if rng is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in rng)
+    except (TypeError, ValueError):
+        raise RenderError(f"{name} must be a pair of numbers (min, max), got {rng!r}.") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise RenderError(f"{name} must be finite, got ({lo}, {hi}).")
+    if hi <= lo:
+        kind = "zero-width" if hi == lo else "inverted"
+        raise RenderError(f"{name} ({lo}, {hi}) is {kind}: the maximum must be greater than the minimum.")
+    if axis_type == "log" and lo <= 0:
+        raise RenderError(f"{name} ({lo}, {hi}) must be positive on a log axis.")
+    return tuple(rng)
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """Canvas size, data ranges and axis types; derives the scale/translate of each axis."""
+
+    width: int
+    height: int
+    x_range: tuple
+    y_range: tuple
+    x_log: bool = False
+    y_log: bool = False
+
+    @staticmethod
+    def _st(rng, n, log):
+        start, end = (math.log10(v) if log else v for v in rng)
+        s = n / (end - start)
+        return s, -start * s
+
+    @property
+    def params(self) -> np.ndarray:
+        """float64 [sx, tx, sy, ty, xmin, xmax, ymin, ymax], what every kernel takes."""
+        sx, tx = self._st(self.x_range, self.width, self.x_log)
+        sy, ty = self._st(self.y_range, self.height, self.y_log)
+        return np.array([sx, tx, sy, ty, *self.x_range, *self.y_range], dtype=np.float64)
+
+    def _centres(self, rng, n, log):
+        s, t = self._st(rng, n, log)
+        c = (np.arange(n) + 0.5 - t) / s
+        return 10.0 ** c if log else c
+
+    @property
+    def x_coords(self) -> np.ndarray:
+        return self._centres(self.x_range, self.width, self.x_log)
+
+    @property
+    def y_coords(self) -> np.ndarray:
+        return self._centres(self.y_range, self.height, self.y_log)

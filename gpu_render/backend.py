@@ -1,0 +1,77 @@
+"""The backend protocol every compute backend implements, and the one place a backend is chosen.
+
+A backend puts columns where it computes, allocates partial planes and aggregates a chunk into
+them. Merging and finalizing partials is array-namespace code (``planes``), shared by all
+backends. Selection is by capability probe, done once, with the reason kept for ``info()``.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Protocol, runtime_checkable
+
+from .errors import RenderError
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str          # "cpu" or "gpu"
+    xp: object         # numpy or cupy
+    parts: int         # independent partial grids the kernels write (threads on CPU, 1 on GPU)
+
+    def to_device(self, array):
+        """Return ``array`` where the kernels read it (zero-copy where it already is)."""
+
+    def new_partial(self, plan) -> list:
+        """Fresh planes, one dict per group of ``plan`` (see ``planes.new_planes``)."""
+
+    def aggregate(self, plan, partial, columns: dict, row0: int) -> None:
+        """Accumulate one chunk (``columns``: name -> device array; ``row0``: its first row)."""
+
+    def free_bytes(self) -> int:
+        """Memory the partial grids may use."""
+
+    def describe(self) -> dict:
+        """Device, memory and library versions, for ``info()``."""
+
+
+# Probes return (backend or None, reason). Modules are imported only when probed.
+_PROBES = {"gpu": "gpu_render.gpu.backend", "cpu": "cpu_fallback.backend"}
+
+
+@functools.lru_cache(maxsize=None)
+def probe(name: str, explicit: bool = False):
+    """Import and probe a backend once; returns (backend or None, reason)."""
+    try:
+        mod = importlib.import_module(_PROBES[name])
+    except ImportError as exc:
+        return None, f"no {name.upper()} backend installed ({exc})"
+    return mod.probe(explicit=explicit)
+
+
+def select(name: str = "auto") -> Backend:
+    """Return the backend for ``backend=`` ('auto', 'cpu' or 'gpu')."""
+    if name == "auto":
+        gpu, _ = probe("gpu")
+        if gpu is not None:
+            return gpu
+        return select("cpu")
+    if name not in _PROBES:
+        raise RenderError(f"unknown backend {name!r}; use 'auto', 'cpu' or 'gpu'.")
+    backend, reason = probe(name, explicit=True)
+    if backend is None:
+        raise RenderError(f"backend={name!r} is not usable: {reason}.")
+    return backend
+
+
+def info() -> dict:
+    """Which backend ``auto`` picks and why, with each backend's details."""
+    gpu, gpu_reason = probe("gpu")
+    cpu, cpu_reason = probe("cpu")
+    chosen = gpu if gpu is not None else cpu
+    return {
+        "auto": chosen.name if chosen is not None else None,
+        "reason": gpu_reason if gpu is not None else f"CPU fallback: {gpu_reason}",
+        "gpu": gpu.describe() if gpu is not None else {"usable": False, "reason": gpu_reason},
+        "cpu": cpu.describe() if cpu is not None else {"usable": False, "reason": cpu_reason},
+    }

@@ -1,0 +1,61 @@
+"""File formats: detection by extension and column-pruned reading with pyarrow."""
+from __future__ import annotations
+
+import glob
+import os
+
+from .errors import RenderError
+
+FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".csv": "CSV", ".gz": "CSV",
+           ".arrow": "Arrow IPC", ".feather": "Arrow IPC", ".ipc": "Arrow IPC"}
+
+
+def detect_format(path: str) -> str:
+    """'Parquet', 'CSV' or 'Arrow IPC', from the path (a directory or glob means Parquet)."""
+    if any(ch in path for ch in "*?["):
+        if not glob.glob(path):
+            raise RenderError(f"no file matches {path}.")
+        return "Parquet"
+    if not os.path.exists(path):
+        raise RenderError(f"file not found: {path}")
+    if os.path.isdir(path):
+        return "Parquet"
+    name = path.lower()
+    if name.endswith(".csv.gz"):
+        return "CSV"
+    ext = os.path.splitext(name)[1]
+    if ext not in FORMATS:
+        raise RenderError(f"cannot tell the format of {path}: use a .parquet, .csv, .csv.gz, .arrow or .feather file.")
+    return FORMATS[ext]
+
+
+def schema_names(path: str, fmt: str) -> list:
+    import pyarrow as pa
+    if fmt == "Parquet":
+        import pyarrow.dataset as pds
+        return pds.dataset(path, format="parquet").schema.names
+    if fmt == "Arrow IPC":
+        with pa.memory_map(path) as src:
+            return pa.ipc.open_file(src).schema.names
+    import pyarrow.csv as pcsv
+    with pcsv.open_csv(path) as reader:
+        return reader.schema.names
+
+
+def read_columns(path: str, fmt: str, columns: list):
+    """A pyarrow Table of just ``columns`` (missing ones are reported with the available names)."""
+    import pyarrow as pa
+    names = schema_names(path, fmt)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise RenderError(f"column {missing[0]!r} not found in {path}; its columns are "
+                          + ", ".join(map(repr, names[:12])) + ".")
+    if fmt == "Parquet":
+        import pyarrow.dataset as pds
+        return pds.dataset(path if not any(ch in path for ch in "*?[") else sorted(glob.glob(path)),
+                           format="parquet").to_table(columns=columns)
+    if fmt == "Arrow IPC":
+        with pa.memory_map(path) as src:
+            return pa.ipc.open_file(src).read_all().select(columns)
+    import pyarrow.csv as pcsv
+    return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(include_columns=columns))

@@ -1,0 +1,216 @@
+"""Sources: pandas, polars, pyarrow, dict of arrays and files, seen through one ``Table`` interface.
+
+A table yields chunks of needed columns as host numpy arrays: float32/float64 columns zero-copy,
+other numbers as float64, category columns as integer codes (labels from ``categories``).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import RenderError
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_numeric(name: str, arr) -> np.ndarray:
+    """A column as float32/float64 numpy (zero-copy when it already is one)."""
+    arr = np.asarray(arr)
+    if arr.dtype in _FLOATS:
+        return arr
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    raise RenderError(f"column {name!r} has type {arr.dtype}, but x, y and value columns must be numeric.")
+
+
+def categorize(name: str, arr):
+    """(codes, labels) for a non-categorical column: labels are its sorted distinct non-null values."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f":
+        keep = ~np.isnan(arr)
+        labels = np.unique(arr[keep])
+        codes = np.full(arr.shape, -1, np.int32)
+        codes[keep] = np.searchsorted(labels, arr[keep])
+        return codes, list(labels)
+    if arr.dtype.kind == "O":
+        mask = np.array([v is None or v != v for v in arr], dtype=bool)
+        labels = sorted(set(arr[~mask].tolist()))
+        lookup = {v: i for i, v in enumerate(labels)}
+        codes = np.array([-1 if m else lookup[v] for v, m in zip(arr, mask)], dtype=np.int32)
+        return codes, labels
+    labels, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int32).ravel(), labels.tolist()
+
+
+class Table:
+    """Column access to one source; subclasses implement ``_column``."""
+
+    kind = "table"
+    names: list
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def require(self, columns):
+        for c in columns:
+            if c not in self.names:
+                shown = ", ".join(map(repr, list(self.names)[:12]))
+                raise RenderError(f"column {c!r} not found in the {self.kind}; its columns are {shown}.")
+
+    def numeric(self, name: str) -> np.ndarray:
+        return as_numeric(name, self._column(name))
+
+    def categorical(self, name: str):
+        """(codes, labels) of a category column."""
+        return categorize(name, self._column(name))
+
+    def chunks(self, numeric, categorical, chunk_rows=None):
+        """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables."""
+        cols = {c: self.numeric(c) for c in numeric}
+        for c in categorical:
+            cols[c] = self.categorical(c)[0]
+        yield 0, cols
+
+
+class DictTable(Table):
+    kind = "dict of arrays"
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.names = list(data)
+
+    def __len__(self):
+        return len(next(iter(self.data.values()))) if self.data else 0
+
+    def _column(self, name):
+        return self.data[name]
+
+
+class PandasTable(Table):
+    kind = "DataFrame"
+
+    def __init__(self, df):
+        self.df = df
+        self.names = [c for c in df.columns]
+
+    def __len__(self):
+        return len(self.df)
+
+    def _column(self, name):
+        s = self.df[name]
+        if s.dtype.kind in "fiub" and not hasattr(s.dtype, "na_value"):
+            return s.to_numpy()
+        if str(s.dtype) == "category":
+            return s
+        try:
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            return s.to_numpy()
+
+    def categorical(self, name):
+        s = self._column(name)
+        if str(getattr(s, "dtype", "")) == "category":
+            return s.cat.codes.to_numpy(), list(s.cat.categories)
+        return categorize(name, s)
+
+
+class PolarsTable(Table):
+    kind = "polars DataFrame"
+
+    def __init__(self, df):
+        self.df = df
+        self.names = list(df.columns)
+
+    def __len__(self):
+        return self.df.height
+
+    def _column(self, name):
+        s = self.df[name]
+        return s.to_numpy() if s.dtype.is_numeric() else s
+
+    def categorical(self, name):
+        s = self.df[name]
+        if s.dtype.__class__.__name__ in ("Categorical", "Enum"):
+            codes = s.to_physical().fill_null(-1).cast(int).to_numpy()
+            return codes, s.cat.get_categories().to_list()
+        return categorize(name, s.to_numpy())
+
+
+class ArrowTable(Table):
+    kind = "Arrow table"
+
+    def __init__(self, table, kind=None):
+        self.table = table
+        self.names = list(table.column_names)
+        if kind:
+            self.kind = kind
+
+    def __len__(self):
+        return self.table.num_rows
+
+    def _column(self, name):
+        import pyarrow as pa
+        col = self.table.column(name)
+        if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
+            if col.null_count:
+                col = col.cast(pa.float64())
+            return col.to_numpy()
+        if pa.types.is_dictionary(col.type):
+            return col
+        if pa.types.is_decimal(col.type):
+            return col.cast(pa.float64()).to_numpy()
+        return col.to_numpy()
+
+    def categorical(self, name):
+        import pyarrow as pa
+        col = self.table.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries() if hasattr(col, "unify_dictionaries") else col
+            labels = col.chunk(0).dictionary.to_pylist() if col.num_chunks else []
+            codes = np.concatenate([c.indices.fill_null(-1).to_numpy() for c in col.chunks]) \
+                if col.num_chunks else np.zeros(0, np.int32)
+            return codes, labels
+        return categorize(name, self._column(name))
+
+
+def _read_file(path: str, columns: list) -> ArrowTable:
+    """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow."""
+    import pyarrow as pa
+    from . import files
+    fmt = files.detect_format(path)
+    try:
+        table = files.read_columns(path, fmt, columns)
+    except RenderError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowKeyError, OSError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RenderError(f"could not read {path} as {fmt}: {msg}") from None
+    return ArrowTable(table, kind=f"{fmt} file {path}")
+
+
+_ADAPTERS = (
+    ("pandas", PandasTable),
+    ("polars", PolarsTable),
+    ("pyarrow", ArrowTable),
+)
+
+
+def open_table(source, columns: list) -> Table:
+    """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else."""
+    if isinstance(source, (str, os.PathLike)):
+        table = _read_file(os.fspath(source), columns)
+    elif isinstance(source, dict):
+        table = DictTable(source)
+    else:
+        root = type(source).__module__.split(".")[0]
+        factory = dict(_ADAPTERS).get(root)
+        if factory is None or not hasattr(source, "columns" if root != "pyarrow" else "column_names"):
+            raise RenderError(
+                f"unsupported source of type {type(source).__name__}; pass a pandas, polars or "
+                "pyarrow table, a dict of arrays, or a path to a Parquet, CSV or Arrow file.")
+        table = factory(source)
+    table.require(columns)
+    return table
