@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from . import planes as P
 from .axes import Viewport
-from .reductions import Reduction
 
 _VALUED = (P.COUNT_VALID, P.SUM, P.VAR)  # each kind's planes include the previous kind's
 

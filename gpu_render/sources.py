@@ -214,3 +214,33 @@ def open_table(source, columns: list) -> Table:
         table = factory(source)
     table.require(columns)
     return table
+
+
+class MercatorTable(Table):
+    """Wraps a table whose x/y are longitude/latitude degrees, projecting them to Web Mercator
+    metres chunk by chunk as they are read (the source is never copied whole)."""
+
+    def __init__(self, base: Table, x: str, y: str):
+        self.base, self.x, self.y = base, x, y
+        self.names, self.kind = base.names, base.kind
+
+    def __len__(self):
+        return len(self.base)
+
+    def _project(self, cols):
+        from .utils import lnglat_to_meters
+        if self.x in cols:
+            cols[self.x] = lnglat_to_meters(cols[self.x], 0.0)[0]
+        if self.y in cols:
+            cols[self.y] = lnglat_to_meters(0.0, cols[self.y])[1]
+        return cols
+
+    def numeric(self, name):
+        return self._project({name: self.base.numeric(name)})[name]
+
+    def categorical(self, name):
+        return self.base.categorical(name)
+
+    def chunks(self, numeric, categorical, chunk_rows=None):
+        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows):
+            yield row0, self._project(dict(cols))

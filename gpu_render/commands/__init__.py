@@ -1,0 +1,1 @@
+"""Subcommands of ``gpu-render``: one module each (see ``gpu_render.cli``)."""

@@ -1,0 +1,59 @@
+"""Argument types and options shared by several subcommands."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import RenderError
+
+
+def pair(text: str):
+    """'A,B' -> (A, B) as floats."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers as MIN,MAX, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {n}")
+    return n
+
+
+def add_view_arguments(p):
+    """--x/--y, the reduction, canvas size, ranges, geo and backend."""
+    p.add_argument("--x", required=True, help="column for the horizontal axis")
+    p.add_argument("--y", required=True, help="column for the vertical axis")
+    p.add_argument("--agg", default="count",
+                   help="count|any|sum:COL|mean:COL|min:COL|max:COL|std:COL|var:COL|first:COL|last:COL|by:COL")
+    p.add_argument("--width", type=positive_int, default=800)
+    p.add_argument("--height", type=positive_int, default=600)
+    p.add_argument("--x-range", type=pair, default=None, metavar="MIN,MAX")
+    p.add_argument("--y-range", type=pair, default=None, metavar="MIN,MAX")
+    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees (Web Mercator output)")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+
+
+def add_shade_arguments(p):
+    p.add_argument("--cmap", default="fire", help="a colorcet colormap name (default: fire)")
+    p.add_argument("--how", choices=("eq_hist", "log", "cbrt", "linear"), default="eq_hist")
+
+
+def check_output(path: str, suffix: str = ".png") -> str:
+    """Fail early on an output path that cannot be written."""
+    if not path.lower().endswith(suffix):
+        raise RenderError(f"output {path} must end in {suffix}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise RenderError(f"output folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise RenderError(f"output folder {folder} is not writable.")
+    return path

@@ -1,0 +1,35 @@
+"""gpu-render render: a file to a PNG in one command."""
+from __future__ import annotations
+
+import time
+
+from . import _common as C
+
+HELP = "render a Parquet, CSV or Arrow file to a PNG"
+
+
+def add_arguments(p):
+    p.add_argument("file", help="a .parquet/.csv/.csv.gz/.arrow/.feather file, a Parquet directory or glob")
+    C.add_view_arguments(p)
+    C.add_shade_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="the PNG to write")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+
+def run(args) -> int:
+    from .. import reductions
+    from ..colormaps import resolve_cmap
+    from ..render import render
+    from ..transfer_functions import save_png
+
+    out = C.check_output(args.output)
+    agg = reductions.parse(args.agg)
+    resolve_cmap(args.cmap)  # an unknown colormap fails before any data is read
+    t0 = time.perf_counter()
+    img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
+                 args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend)
+    save_png(img, out)
+    if not args.quiet:
+        print(f"wrote {out} ({args.width}x{args.height}, {img.attrs.get('backend', args.backend)} backend, "
+              f"{time.perf_counter() - t0:.2f} s)")
+    return 0

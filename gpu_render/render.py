@@ -1,0 +1,68 @@
+"""``render``: the one-call path from a source to a shaded image."""
+from __future__ import annotations
+
+from .canvas import Canvas
+from .errors import RenderError
+from .reductions import count
+
+
+def geo_ranges(x_range, y_range):
+    """Longitude/latitude ranges in degrees -> Web Mercator metres (None stays None)."""
+    from .utils import MAX_LATITUDE, lnglat_to_meters
+    if x_range is not None:
+        lo, hi = x_range
+        if not (-180 <= lo < hi <= 180):
+            raise RenderError(f"x_range {x_range} is not a longitude range within [-180, 180].")
+        x_range = tuple(float(v) for v in lnglat_to_meters([lo, hi], [0.0, 0.0])[0])
+    if y_range is not None:
+        lo, hi = y_range
+        if not (-MAX_LATITUDE <= lo < hi <= MAX_LATITUDE):
+            raise RenderError(f"y_range {y_range} is not a latitude range within "
+                              f"[-{MAX_LATITUDE:.4f}, {MAX_LATITUDE:.4f}] (Web Mercator's limits).")
+        y_range = tuple(float(v) for v in lnglat_to_meters([0.0, 0.0], [lo, hi])[1])
+    return x_range, y_range
+
+
+def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
+              geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear"):
+    """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result)."""
+    from . import pipeline
+    from .sources import MercatorTable
+
+    if geo:
+        x_range, y_range = geo_ranges(x_range, y_range)
+    cvs = Canvas(width, height, x_range, y_range, x_axis_type, y_axis_type)
+    wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
+    job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
+                           wrap_table=wrap)
+    result = pipeline.run(job)
+    if not bool(_has_data(result)):
+        vp = job.plan.viewport
+        raise RenderError(f"none of the {len(job.table):,} rows falls inside x_range={vp.x_range}, "
+                          f"y_range={vp.y_range}; nothing to draw.")
+    return result
+
+
+def _has_data(agg):
+    xp_data = agg.data
+    if agg.dtype.kind == "f":
+        return (xp_data == xp_data).any()   # some non-NaN
+    return xp_data.any()
+
+
+def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
+           cmap="fire", how="eq_hist", geo=False, backend="auto", **shade_kwargs):
+    """Aggregate ``source`` and shade it: returns a ``transfer_functions.Image`` (RGBA).
+
+    ``geo=True``: x/y (and the ranges) are longitude/latitude degrees, projected to Web Mercator.
+    Categorical aggregates (``by``/``count_cat``) are coloured with datashader's colour key.
+    """
+    from . import transfer_functions as tf
+
+    result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend)
+    if result.ndim == 3:
+        img = tf.shade(result, how=how, **shade_kwargs)
+    else:
+        img = tf.shade(result, cmap=cmap, how=how, **shade_kwargs)
+    img.attrs["backend"] = result.attrs["backend"]
+    return img
