@@ -45,6 +45,11 @@ def new_planes(kind: int, parts: int, size: int, xp=np) -> dict:
 
 def merge(kind: int, a: dict, b: dict, xp=np) -> dict:
     """Merge two partials of the same shape; ``a`` holds earlier rows than ``b``."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN, as it should be
+        return _merge(kind, a, b, xp)
+
+
+def _merge(kind, a, b, xp):
     if kind in (COUNT, COUNT_VALID):
         return {"cnt": a["cnt"] + b["cnt"]}
     if kind == SUM:

@@ -27,7 +27,10 @@ def as_numeric(name: str, arr) -> np.ndarray:
 
 
 def categorize(name: str, arr):
-    """(codes, labels) for a non-categorical column: labels are its sorted distinct non-null values."""
+    """(codes, labels) of a category column: a pandas Categorical keeps its categories; any other
+    column's labels are its sorted distinct non-null values."""
+    if hasattr(arr, "codes") and hasattr(arr, "categories"):
+        return np.asarray(arr.codes), list(arr.categories)
     arr = np.asarray(arr)
     if arr.dtype.kind == "f":
         keep = ~np.isnan(arr)
@@ -132,10 +135,14 @@ class PolarsTable(Table):
         return s.to_numpy() if s.dtype.is_numeric() else s
 
     def categorical(self, name):
+        """An Enum keeps its declared order; other columns (Categorical included, whose physical
+        order is arbitrary) use their sorted distinct values."""
         s = self.df[name]
-        if s.dtype.__class__.__name__ in ("Categorical", "Enum"):
-            codes = s.to_physical().fill_null(-1).cast(int).to_numpy()
-            return codes, s.cat.get_categories().to_list()
+        if s.dtype.__class__.__name__ == "Enum":
+            codes = s.to_physical().cast(int).fill_null(-1).to_numpy()
+            return codes, list(s.dtype.categories)
+        if s.dtype.__class__.__name__ == "Categorical":
+            s = s.cast(str)
         return categorize(name, s.to_numpy())
 
 
