@@ -152,7 +152,7 @@ def _clip_unmasked(xp, data, mask, lo, hi):
 
 def _to_uint8(xp, values):
     """Float channel to uint8 with NaN -> 0 (truncating, like Datashader)."""
-    return xp.nan_to_num(values).astype(xp.uint8)
+    return xp.where(xp.isnan(values), 0, values).astype(xp.uint8)
 
 
 def _pack(xp, r, g, b, a):
@@ -178,6 +178,9 @@ def _check_args(agg, how, alpha, min_alpha, span):
     if span is not None:
         if len(span) != 2 or not span[0] <= span[1]:
             raise RenderError(f"span must be a (low, high) pair with low <= high, not {span!r}.")
+        if agg.dtype.kind == 'u' and span[0] < 0:
+            raise RenderError(f"span {tuple(span)!r} starts below 0 but the aggregate holds "
+                              "unsigned counts; use a span with low >= 0.")
         if how == 'eq_hist':
             raise RenderError("span cannot be used with how='eq_hist'; use 'linear', "
                               "'log' or 'cbrt'.")
@@ -200,9 +203,9 @@ def _colormap_list(xp, scaled, lo, hi, rgb, alpha):
     """RGBA for a list colormap: interpolate each channel across evenly spaced knots."""
     knots = xp.linspace(lo, hi, len(rgb))
     rgb = xp.asarray(rgb)
-    r, g, b = (_to_uint8(xp, xp.interp(scaled, knots, rgb[:, i], left=255)) for i in range(3))
-    a = xp.where(xp.isnan(scaled), 0, alpha).astype(xp.uint8)
-    return _pack(xp, r, g, b, a)
+    r, g, b = (xp.interp(scaled, knots, rgb[:, i], left=255).astype(xp.uint8) for i in range(3))
+    img = _pack(xp, r, g, b, xp.full(scaled.shape, alpha).astype(xp.uint8))
+    return xp.where(xp.isnan(scaled), xp.uint32(0), img)
 
 
 def _colormap_single(xp, scaled, lo, hi, rgb, alpha, min_alpha):
@@ -285,8 +288,37 @@ def _category_colors(color_key, cats):
     return np.array([to_rgb(color_key[c]) for c in cats], dtype=np.float32)
 
 
-def _mix_colors(xp, data, rgb, baseline):
+def _mix_colors(xp, data, total, rgb, baseline):
     """Per-pixel (R, G, B) uint8 channels: colours weighted by value above baseline."""
+    rgb = xp.asarray(rgb)
+    if data.dtype.kind in 'iu' and baseline is None:
+        out = _mix_integer(xp, data, total, rgb)
+    else:
+        out = _mix_general(xp, data, rgb, baseline)
+    return out[..., 0], out[..., 1], out[..., 2]
+
+
+def _mix_integer(xp, data, total, rgb):
+    """Colour mixing for integer aggregates (baseline = global min), on busy pixels only.
+
+    Pixels whose categories all sit at the baseline get the plain average colour.
+    """
+    ncat = data.shape[2]
+    # an all-zero pixel means the unsigned minimum is 0: skip the full 3D reduction
+    zero_pixel = data.dtype.kind == 'u' and bool((total == 0).any())
+    base = data.dtype.type(0) if zero_pixel else data.min()
+    busy = total != int(base) * ncat
+    out = xp.empty(data.shape[:2] + (3,), dtype=xp.uint8)
+    out[...] = (rgb.sum(axis=0) / xp.float32(ncat)).astype(xp.uint8)
+    sub = data[busy]
+    weights = (sub - base if base != 0 else sub).astype(xp.float32)
+    mixed = (weights @ rgb) / weights.sum(axis=1)[:, None]
+    out[busy] = mixed.astype(xp.uint8)
+    return out
+
+
+def _mix_general(xp, data, rgb, baseline):
+    """Colour mixing for float aggregates (NaN = empty) or an explicit baseline."""
     present = ~xp.isnan(data) if data.dtype.kind == 'f' else None
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', r'All-NaN')
@@ -295,18 +327,19 @@ def _mix_colors(xp, data, rgb, baseline):
     weights = work - base
     if baseline is not None and data.dtype.kind != 'u':
         weights = xp.maximum(weights, 0)
-    weights = xp.nan_to_num(weights.astype(xp.float32))
+    weights = weights.astype(xp.float32)
+    if present is not None:
+        weights = xp.where(present, weights, xp.float32(0))
     total = weights.sum(axis=2)
-    rgb = xp.asarray(rgb)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        mixed = xp.nan_to_num((weights @ rgb) / total[..., None])
-        if present is None:
-            fallback = (rgb.sum(axis=0) / xp.float32(rgb.shape[0]))[None, None, :]
-        else:
-            flags = present.astype(xp.float32)
-            fallback = xp.nan_to_num((flags @ rgb) / flags.sum(axis=2)[..., None])
-    out = xp.where((total == 0)[..., None], fallback, mixed).astype(xp.uint8)
-    return out[..., 0], out[..., 1], out[..., 2]
+    empty = (total == 0)[..., None]
+    mixed = (weights @ rgb) / xp.where(empty, 1, total[..., None])
+    if present is None:
+        fallback = (rgb.sum(axis=0) / xp.float32(rgb.shape[0]))[None, None, :]
+    else:
+        flags = present.astype(xp.float32)
+        nflags = flags.sum(axis=2)[..., None]
+        fallback = xp.where(nflags == 0, 0, (flags @ rgb) / xp.where(nflags == 0, 1, nflags))
+    return xp.where(empty, fallback, mixed).astype(xp.uint8)
 
 
 def _category_total(xp, data):
@@ -361,8 +394,8 @@ def _shade_3d(agg, color_key, how, alpha, span, min_alpha, name, baseline, resca
     rgb = _category_colors(color_key, cats)
     data = agg.data
     with np.errstate(invalid='ignore', divide='ignore'):
-        r, g, b = _mix_colors(xp, data, rgb, baseline)
         total = _category_total(xp, data)
+        r, g, b = _mix_colors(xp, data, total, rgb, baseline)
         a = _alpha_from_total(xp, total, data.dtype, how, alpha, span, min_alpha, rescale)
     return Image(_pack(xp, r, g, b, a), dims=(ydim, xdim), coords=coords, name=name)
 
