@@ -9,6 +9,7 @@ from .canvas import Canvas
 from .errors import RenderError
 from .reductions import (any, by, count, count_cat, first, last, max, mean, min, std, sum,
                          summary, var)
+from .render import render  # the function shadows its module as an attribute, on purpose
 
 __version__ = "0.1.0"
 
@@ -27,7 +28,6 @@ def __getattr__(name):
     import importlib
     if name in ("transfer_functions", "tf"):
         return importlib.import_module(".transfer_functions", __name__)
-    if name in ("utils", "render"):
-        mod = importlib.import_module(f".{name}", __name__)
-        return mod.render if name == "render" else mod
+    if name == "utils":
+        return importlib.import_module(".utils", __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")

@@ -23,7 +23,9 @@ def as_numeric(name: str, arr) -> np.ndarray:
         return arr.astype(np.float64)
     if arr.dtype.kind == "f":
         return arr.astype(np.float64)
-    raise RenderError(f"column {name!r} has type {arr.dtype}, but x, y and value columns must be numeric.")
+    held = {"O": "text or mixed values", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
+    raise RenderError(f"column {name!r} is not numeric (it holds {held.get(arr.dtype.kind, arr.dtype)}); "
+                      "x, y and value columns must be numbers.")
 
 
 def categorize(name: str, arr):
@@ -103,19 +105,17 @@ class PandasTable(Table):
         return len(self.df)
 
     def _column(self, name):
+        import pandas as pd
         s = self.df[name]
-        if s.dtype.kind in "fiub" and not hasattr(s.dtype, "na_value"):
-            return s.to_numpy()
-        if str(s.dtype) == "category":
+        if isinstance(s.dtype, pd.CategoricalDtype):
             return s
-        try:
-            return s.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            return s.to_numpy()
+        if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(s.dtype):
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable Int64/Float64/...
+        return s.to_numpy()
 
     def categorical(self, name):
         s = self._column(name)
-        if str(getattr(s, "dtype", "")) == "category":
+        if hasattr(s, "cat"):
             return s.cat.codes.to_numpy(), list(s.cat.categories)
         return categorize(name, s)
 
@@ -161,6 +161,8 @@ class ArrowTable(Table):
     def _column(self, name):
         import pyarrow as pa
         col = self.table.column(name)
+        if pa.types.is_null(col.type):  # e.g. a CSV column with no values at all
+            return np.full(len(col), np.nan)
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
             if col.null_count:
                 col = col.cast(pa.float64())

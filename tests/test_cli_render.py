@@ -1,0 +1,105 @@
+"""The one-call path (``render``) and the command line: PNGs equal the API's shaded image."""
+import json
+
+import datashader as dsh
+import datashader.transfer_functions as dtf
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image as PILImage
+
+import gpu_render as gr
+from gpu_render import tf
+from gpu_render.cli import main
+from gpu_render.render import aggregate
+
+
+@pytest.fixture
+def frame(rng):
+    n = 5000
+    # points only in the upper half (y > 0) so orientation is visible in the PNG
+    return pd.DataFrame({"x": rng.uniform(-1, 1, n), "y": rng.uniform(0, 1, n), "v": rng.standard_normal(n),
+                         "c": pd.Categorical.from_codes(rng.integers(0, 3, n), ["a", "b", "c"])})
+
+
+def _png(path):
+    return np.asarray(PILImage.open(path).convert("RGBA"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "arrow"])
+@pytest.mark.parametrize("agg,spec", [(lambda: gr.count(), "count"), (lambda: gr.mean("v"), "mean:v"),
+                                      (lambda: gr.count_cat("c"), "by:c")])
+def test_cli_png_equals_api_image(frame, tmp_path, fmt, agg, spec):
+    src = tmp_path / f"d.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pandas(frame), src)
+    elif fmt == "arrow":
+        feather.write_feather(frame, src)
+    else:
+        frame.to_csv(src, index=False)
+    out = tmp_path / "o.png"
+    args = ["render", str(src), "--x", "x", "--y", "y", "--agg", spec, "--width", "64", "--height", "48",
+            "--x-range=-1,1", "--y-range=-1,1", "--quiet", "-o", str(out)]
+    assert main(args) == 0
+    png = _png(out)
+    assert png.shape == (48, 64, 4)
+    agg_ = gr.Canvas(64, 48, x_range=(-1, 1), y_range=(-1, 1)).points(frame, "x", "y", agg())
+    img = tf.shade(agg_, cmap="fire") if agg_.ndim == 2 else tf.shade(agg_)
+    np.testing.assert_array_equal(png, np.asarray(img.to_pil()))
+    # north-up: the data (y > 0) is in the top half of the PNG, the bottom half is transparent
+    assert png[:24, :, 3].any() and not png[24:, :, 3].any()
+
+
+def test_render_matches_datashader_image(frame):
+    img = gr.render(frame, "x", "y", gr.count(), width=50, height=40, x_range=(-1, 1), y_range=(-1, 1), cmap="fire")
+    import colorcet
+    ref = dtf.shade(dsh.Canvas(50, 40, x_range=(-1, 1), y_range=(-1, 1)).points(frame, "x", "y", dsh.count()),
+                    cmap=colorcet.fire, how="eq_hist")
+    diff = np.abs(img.data.view(np.uint8).astype(int) - ref.data.view(np.uint8).astype(int))
+    assert diff.max() <= 1
+    assert img.attrs["backend"] in ("cpu", "gpu")
+
+
+def test_render_geo_projects_lon_lat(rng, backend):
+    from datashader.utils import lnglat_to_meters
+    n = 2000
+    lon, lat = rng.uniform(-10, 30, n), rng.uniform(35, 60, n)
+    df = pd.DataFrame({"lon": lon, "lat": lat})
+    agg = aggregate(df, "lon", "lat", gr.count(), 40, 30, x_range=(-10, 30), y_range=(35, 60), geo=True,
+                    backend=backend)
+    mx, my = lnglat_to_meters(lon, lat)
+    (x0, x1), (y0, y1) = lnglat_to_meters(np.array([-10, 30]), np.array([35, 60]))
+    ref = dsh.Canvas(40, 30, x_range=(x0, x1), y_range=(y0, y1)).points(pd.DataFrame({"x": mx, "y": my}), "x", "y")
+    np.testing.assert_array_equal(np.asarray(agg.values), ref.values)
+    np.testing.assert_allclose(agg.attrs["x_range"], (x0, x1))
+
+
+def test_geo_ranges_are_checked():
+    from gpu_render.render import geo_ranges
+    with pytest.raises(gr.RenderError, match="latitude range"):
+        geo_ranges(None, (-90, 90))
+    with pytest.raises(gr.RenderError, match="longitude range"):
+        geo_ranges((-200, 0), None)
+
+
+def test_cli_info(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    assert "backend (auto): cpu" in text and "reason:" in text
+    assert main(["info", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["auto"] == "cpu" and data["cpu"]["usable"] is True and data["cpu"]["threads"] >= 1
+    assert data["gpu"]["usable"] is False and data["gpu"]["reason"]
+    assert gr.info()["auto"] == "cpu"
+
+
+def test_cli_demo(tmp_path, capsys):
+    assert main(["demo", "--rows", "20000", "--width", "80", "--height", "60", "-o", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for name in ("demo_count.png", "demo_mean_val.png", "demo_by_cat.png"):
+        png = _png(tmp_path / name)
+        assert png.shape == (60, 80, 4) and png[..., 3].any()
+        assert str(tmp_path / name) in text
