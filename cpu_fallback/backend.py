@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from gpu_render import planes as P
+from gpu_render.backend import BackendBase
 
 _EMPTY_CODES = np.zeros(0, dtype=np.int8)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
@@ -20,7 +21,7 @@ def _available_memory() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-class CPUBackend:
+class CPUBackend(BackendBase):
     """Runs every kernel kind on all cores; threads never share a partial grid."""
 
     name = "cpu"

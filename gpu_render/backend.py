@@ -10,7 +10,9 @@ import functools
 import importlib
 from typing import Protocol, runtime_checkable
 
+from . import planes as P
 from .errors import RenderError
+from .xp import to_host
 
 
 @runtime_checkable
@@ -28,11 +30,42 @@ class Backend(Protocol):
     def aggregate(self, plan, partial, columns: dict, row0: int) -> None:
         """Accumulate one chunk (``columns``: name -> device array; ``row0``: its first row)."""
 
+    def combine(self, plan, a: list, b: list) -> list:
+        """Merge two partials (``a`` holds the earlier rows); see ``BackendBase``."""
+
+    def finalize(self, plan, partial) -> dict:
+        """{output name: flat result on the device}; see ``BackendBase``."""
+
+    def to_host(self, array):
+        """Bring a result array to host memory as numpy."""
+
     def free_bytes(self) -> int:
         """Memory the partial grids may use."""
 
     def describe(self) -> dict:
         """Device, memory and library versions, for ``info()``."""
+
+
+class BackendBase:
+    """What every backend shares: combining and finalizing partials is array-namespace code
+    (``planes``), so a backend only supplies ``xp`` and its kernels."""
+
+    xp = None
+
+    def combine(self, plan, a: list, b: list) -> list:
+        """Merge two partials of ``plan`` (``a`` holds the earlier rows) into one with one part."""
+        return [P.concat(g.kind, pa, pb, self.xp) for g, pa, pb in zip(plan.groups, a, b)]
+
+    def finalize(self, plan, partial) -> dict:
+        """{output name: flat result array on the device} for every reduction of ``plan``."""
+        merged = [{k: v[:plan.group_size(g)] for k, v in P.collapse(g.kind, planes, self.xp).items()}
+                  for g, planes in zip(plan.groups, partial)]
+        return {name: red.finalize(merged[gi], self.xp).astype(red.dtype, copy=False)
+                for name, red, gi in plan.outputs}
+
+    def to_host(self, array):
+        """``array`` as a numpy array."""
+        return to_host(array)
 
 
 # Probes return (backend or None, reason). Modules are imported only when probed.

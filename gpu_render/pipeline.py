@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import backend as B
-from . import planes as P
 from .axes import Viewport, expand_bounds
 from .errors import RenderError
 from .plan import AggPlan, make_plan, required_bytes
@@ -112,16 +111,14 @@ def finalize(plan, partial, be, is_summary=False):
     """Collapse partial planes and build datashader-shaped xarray outputs."""
     import xarray as xr
 
-    xp = be.xp
-    merged = [{k: v[:plan.group_size(g)] for k, v in P.collapse(g.kind, planes, xp).items()}
-              for g, planes in zip(plan.groups, partial)]
+    flat = be.finalize(plan, partial)
     vp = plan.viewport
     coords = {plan.y: vp.y_coords, plan.x: vp.x_coords}
     attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": be.name}
     arrays = {}
     for name, red, gi in plan.outputs:
         g = plan.groups[gi]
-        data = red.finalize(merged[gi], xp).astype(red.dtype, copy=False)
+        data = flat[name]
         dims = [plan.y, plan.x]
         shape = (vp.height, vp.width)
         c = dict(coords)

@@ -13,7 +13,7 @@ from io import BytesIO
 import numpy as np
 import xarray as xr
 
-from .colormaps import DEFAULT_CMAP, SETS1TO3, is_color, resolve_cmap, to_rgb
+from .colormaps import DEFAULT_CMAP, SETS1TO3, resolve_cmap, to_rgb
 from .errors import RenderError
 from .xp import get_xp, to_host
 
