@@ -189,7 +189,9 @@ def m2_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, mean, m2)
             if i < n:
                 k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
                 if k >= 0:
-                    d = np.float64(vals[i]) - mean[k]
+                    v = np.float64(vals[i])
+                    m = mean[k]
+                    d = 0.0 if v == m else v - m    # a lone +-inf value has variance 0, as on the CPU
                     if k == prev:
                         acc += d * d
                     else:
