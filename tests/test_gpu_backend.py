@@ -3,6 +3,8 @@
 Without a GPU this runs on Numba's CUDA simulator (conftest sets NUMBA_ENABLE_CUDASIM=1), so
 every kernel is exercised on every run; on a machine with a GPU the same tests run for real.
 """
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,7 @@ from gpu_render.gpu import backend as G
 from gpu_render.gpu import memory as M
 from gpu_render.xp import to_host
 
-from .conftest import SIMULATED
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"   # set by conftest without a GPU
 
 GPU, GPU_REASON = B.probe("gpu", explicit=True)
 pytestmark = [pytest.mark.skipif(GPU is None, reason=f"GPU backend unavailable: {GPU_REASON}"),

@@ -47,10 +47,16 @@ def device_categorize(name, col):
     xp = get_xp(arr)
     if arr.dtype.kind not in "iubf":
         raise RenderError(f"column {name!r} of type {arr.dtype} cannot be used as categories.")
-    keep = ~xp.isnan(arr) if arr.dtype.kind == "f" else xp.ones(arr.shape, bool)
-    labels = xp.unique(arr[keep])
-    codes = xp.searchsorted(labels, arr).astype(xp.int32)
-    codes = xp.where(keep, codes, -1).astype(xp.int32)
+    if arr.dtype.kind in "iub":
+        labels = xp.unique(arr)
+        if int(labels[0]) == 0 and int(labels[-1]) == labels.size - 1:
+            codes = arr        # values are already the codes 0..k-1: used in place, no copy
+        else:
+            codes = xp.searchsorted(labels, arr).astype(xp.int32)
+    else:
+        keep = ~xp.isnan(arr)
+        labels = xp.unique(arr[keep])
+        codes = xp.where(keep, xp.searchsorted(labels, arr), -1).astype(xp.int32)
     host = labels.get() if hasattr(labels, "get") else labels
     return codes, host.tolist()
 
@@ -62,6 +68,7 @@ class DeviceTable(Table):
         self.data = data
         self.kind = kind
         self.names = list(data.columns) if hasattr(data, "columns") else list(data)
+        self._codes = {}   # category codes are computed once per table (labels need a sort)
 
     def __len__(self):
         return len(self.data[self.names[0]]) if self.names else 0
@@ -73,7 +80,9 @@ class DeviceTable(Table):
         return device_numeric(name, self.data[name])
 
     def categorical(self, name):
-        return device_categorize(name, self.data[name])
+        if name not in self._codes:
+            self._codes[name] = device_categorize(name, self.data[name])
+        return self._codes[name]
 
 
 def cupy_dict(source):
