@@ -163,7 +163,8 @@ def main():
             del d
             if not sim:
                 xp.get_default_memory_pool().free_all_blocks()
-    _summarise(out, a.sizes)
+            _summarise(out, a.sizes)
+            _write(out, a.out, quiet=True)   # partial results survive a time limit
     _write(out, a.out)
 
 
@@ -217,6 +218,7 @@ def _summarise(out, sizes):
         cp = _find(out, impl="cupy_bincount", n=big, dist=dist)
         s[f"{dist}_count_ms_at_{big:.0e}"] = c
         s[f"{dist}_speedup_vs_cupy"] = cp / c if c and cp else None
+        s[f"{dist}_count_Gpoints_per_s"] = big / c / 1e6 if c else None
         for agg in ("mean", "count_cat"):
             m = _find(out, impl="gpu_render", agg=agg, n=big, dist=dist)
             s[f"{dist}_{agg}_vs_count"] = m / c if m and c else None
@@ -227,7 +229,7 @@ def _summarise(out, sizes):
     out["summary"] = s
 
 
-def _write(out, folder):
+def _write(out, folder, quiet=False):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "results.json")
     with open(path + ".tmp", "w") as f:
@@ -250,7 +252,8 @@ def _write(out, folder):
     with open(os.path.join(folder, "results.md.tmp"), "w") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(os.path.join(folder, "results.md.tmp"), os.path.join(folder, "results.md"))
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
