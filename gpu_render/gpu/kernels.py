@@ -48,7 +48,7 @@ TILE = TPB * ITEMS
 SMEM_SLOTS = 4096                       # cells a block-private shared histogram can hold (48 KB for sum)
 
 
-@cuda.jit(device=True, inline=True)
+@cuda.jit(device=True)
 def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
     """Output cell (pixel*ncat + category) of row ``i``, or -1 when the row is dropped."""
     x = np.float64(xs[i])
