@@ -7,6 +7,7 @@ import numpy as np
 
 from gpu_render import planes as P
 from gpu_render.backend import BackendBase
+from gpu_render.xp import to_host
 
 _EMPTY_CODES = np.zeros(0, dtype=np.int8)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
@@ -33,7 +34,7 @@ class CPUBackend(BackendBase):
         self.parts = numba.get_num_threads()
 
     def to_device(self, array):
-        return np.ascontiguousarray(array)
+        return np.ascontiguousarray(to_host(array))  # device arrays (CuPy) are copied back
 
     def new_partial(self, plan):
         return [P.new_planes(g.kind, self.parts, plan.slots(g)) for g in plan.groups]
@@ -52,7 +53,7 @@ class CPUBackend(BackendBase):
 
     def bounds(self, array):
         from . import kernels as K
-        return K.finite_bounds(np.ascontiguousarray(array), self.parts)
+        return K.finite_bounds(np.ascontiguousarray(to_host(array)), self.parts)
 
     def free_bytes(self):
         return _available_memory()

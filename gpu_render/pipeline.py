@@ -70,7 +70,7 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None) -> Jo
     named, is_summary = _named(agg)
     be = B.select(backend)
     cols = [x, y] + [c for r in named.values() for c in r.columns()]
-    table = open_table(source, list(dict.fromkeys(cols)))
+    table = open_table(source, list(dict.fromkeys(cols)), getattr(be, "read_file", None))
     if wrap_table is not None:
         table = wrap_table(table)
     if len(table) == 0:

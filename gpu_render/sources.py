@@ -185,12 +185,18 @@ class ArrowTable(Table):
         return categorize(name, self._column(name))
 
 
-def _read_file(path: str, columns: list) -> ArrowTable:
-    """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow."""
+def _read_file(path: str, columns: list, reader=None) -> Table:
+    """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow, or with the
+    backend's own ``reader(path, fmt, columns)`` (cuDF on the GPU) when it gives a table."""
     import pyarrow as pa
     from . import files
     fmt = files.detect_format(path)
     try:
+        if reader is not None:
+            missing = [c for c in columns if c not in files.schema_names(path, fmt)]
+            table = None if missing else reader(path, fmt, columns)
+            if table is not None:
+                return table
         table = files.read_columns(path, fmt, columns)
     except RenderError:
         raise
@@ -205,16 +211,35 @@ _ADAPTERS = (
     ("polars", PolarsTable),
     ("pyarrow", ArrowTable),
 )
+# Device-resident sources, by the module of the table (cuDF) or of a dict's arrays (CuPy);
+# imported only when such data is passed.
+_DEVICE_ADAPTERS = {"cudf": "cudf_frame", "cupy": "cupy_dict"}
 
 
-def open_table(source, columns: list) -> Table:
-    """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else."""
+def _root(obj) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
+def _device_adapter(root):
+    if root not in _DEVICE_ADAPTERS:
+        return None
+    from .gpu import sources as device_sources
+    return getattr(device_sources, _DEVICE_ADAPTERS[root])
+
+
+def open_table(source, columns: list, reader=None) -> Table:
+    """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else.
+
+    ``reader(path, fmt, columns)`` is the backend's file reader (cuDF on the GPU), if it has one."""
     if isinstance(source, (str, os.PathLike)):
-        table = _read_file(os.fspath(source), columns)
+        table = _read_file(os.fspath(source), columns, reader)
     elif isinstance(source, dict):
-        table = DictTable(source)
+        device = _device_adapter(_root(next(iter(source.values())))) if source else None
+        table = device(source) if device is not None else DictTable(source)
+    elif _device_adapter(_root(source)) is not None:
+        table = _device_adapter(_root(source))(source)
     else:
-        root = type(source).__module__.split(".")[0]
+        root = _root(source)
         factory = dict(_ADAPTERS).get(root)
         if factory is None or not hasattr(source, "columns" if root != "pyarrow" else "column_names"):
             raise RenderError(

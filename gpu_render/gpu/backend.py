@@ -1,0 +1,239 @@
+"""GPU backend: CuPy arrays in device memory and the Numba CUDA kernels of ``kernels``.
+
+One partial grid (``parts`` = 1): every block of the grid writes the same planes with atomics,
+the kernels keeping contention down (see ``kernels``). Host data is copied to the device in
+chunks sized from free device memory; a CUDA out-of-memory error retries with half the rows.
+Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the same kernels run with numpy in
+place of CuPy, but only when ``backend='gpu'`` is asked for explicitly.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from gpu_render import planes as P
+from gpu_render.backend import BackendBase
+from gpu_render.errors import RenderError
+from gpu_render.xp import to_host
+
+from . import memory as M
+
+
+def _simulated() -> bool:
+    from numba import config
+    return bool(config.ENABLE_CUDASIM) or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def _numba_cuda():
+    """numba.cuda, or None when it cannot be imported."""
+    try:
+        from numba import cuda
+    except ImportError:
+        return None
+    return cuda
+
+
+def _cupy():
+    """cupy, or None when it is not installed."""
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def _on_device(array) -> bool:
+    return hasattr(array, "__cuda_array_interface__")
+
+
+class GPUBackend(BackendBase):
+    """Aggregates with Numba CUDA kernels into CuPy planes (numpy ones under the simulator)."""
+
+    name = "gpu"
+    parts = 1
+
+    def __init__(self, xp, simulated=False):
+        from numba import cuda
+        self.xp = xp
+        self.simulated = simulated
+        self._cuda = cuda
+        self.budget_bytes = None     # overrides the free-memory query (tests, --memory limits)
+        self.shared_slots = None     # largest grid for shared-memory histograms (None: kernels')
+        self.allocator = "host memory (CUDA simulator)" if simulated else M.setup()
+        if simulated:
+            self.max_blocks = 2
+        else:
+            sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
+            self.max_blocks = sms * 8
+        self._no_vals = xp.zeros(1, np.float64)
+        self._no_cats = xp.zeros(1, np.int32)
+
+    # -- the Backend protocol ------------------------------------------------------------
+    def to_device(self, array):
+        """Device arrays are used in place; host arrays stay on the host and are copied to the
+        device chunk by chunk in ``aggregate`` (so data larger than device memory never is whole)."""
+        if self.simulated:
+            return np.ascontiguousarray(to_host(array))
+        if _on_device(array):
+            return self.xp.asarray(array)
+        return np.ascontiguousarray(array)
+
+    def new_partial(self, plan):
+        return [P.new_planes(g.kind, 1, plan.slots(g), self.xp) for g in plan.groups]
+
+    def free_bytes(self):
+        return int(self.budget_bytes) if self.budget_bytes is not None else M.free_device_bytes(self.xp)
+
+    def aggregate(self, plan, partial, columns, row0=0):
+        """Aggregate ``columns`` in chunks that fit in device memory, halving them on OOM."""
+        n = len(columns[plan.x])
+        if n == 0:
+            return
+        host_bytes = sum(v.dtype.itemsize for v in columns.values() if not _on_device(v))
+        temp = sum(plan.slots(g) * 28 for g in plan.groups if g.kind == P.VAR)  # var temporaries
+        rows = n if host_bytes == 0 and self.budget_bytes is None else \
+            min(n, M.chunk_rows(host_bytes or 1, temp, self.free_bytes()))
+        start = 0
+        while start < n:
+            stop = min(n, start + rows)
+            try:
+                self._piece(plan, partial, {k: v[start:stop] for k, v in columns.items()}, row0 + start)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are retried
+                if not M.is_oom(exc):
+                    raise
+                if rows <= M.MIN_CHUNK_ROWS:
+                    raise RenderError("the GPU ran out of memory even for chunks of "
+                                      f"{rows} rows; free GPU memory or use backend='cpu'.") from None
+                rows = max(M.MIN_CHUNK_ROWS, rows // 2)
+                self._release()
+                continue
+            start = stop
+
+    def bounds(self, array):
+        """(min, max) of the finite values, computed where the array lives."""
+        if not _on_device(array) or self.simulated:
+            from cpu_fallback import kernels as K
+            import numba
+            return K.finite_bounds(np.ascontiguousarray(to_host(array)), numba.get_num_threads())
+        from . import reduce
+        return reduce.finite_bounds(self.xp.asarray(array))
+
+    def read_file(self, path, fmt, columns):
+        """Parquet/CSV straight into GPU memory with cuDF, when it is installed (None otherwise)."""
+        if self.simulated:
+            return None
+        from . import sources
+        return sources.read_file(path, fmt, columns)
+
+    def describe(self):
+        import numba
+        info = {"usable": True, "simulated": self.simulated, "numba": numba.__version__,
+                "allocator": self.allocator}
+        for mod in ("numba_cuda", "cupy", "rmm", "cudf", "dask_cuda"):
+            try:
+                info[mod.replace("_", "-")] = __import__(mod).__version__
+            except Exception:  # noqa: BLE001 - absent or broken: reported as missing
+                info[mod.replace("_", "-")] = None
+        if self.simulated:
+            info["device"] = "Numba CUDA simulator"
+            return info
+        dev = self._cuda.get_current_device()
+        free, total = self.xp.cuda.runtime.memGetInfo()
+        info.update(device=dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name),
+                    compute_capability=".".join(map(str, dev.compute_capability)),
+                    multiprocessors=dev.MULTIPROCESSOR_COUNT,
+                    memory_total_bytes=int(total), memory_free_bytes=int(free))
+        return info
+
+    # -- one chunk -------------------------------------------------------------------------
+    def _release(self):
+        if not self.simulated:
+            self.xp.get_default_memory_pool().free_all_blocks()
+
+    def _alloc_piece(self, plan, columns):
+        """Every device allocation of a chunk, done before any kernel writes into the partial,
+        so an out-of-memory error leaves the partial untouched and the chunk can be retried."""
+        xp = self.xp
+        put = np.array if self.simulated else xp.asarray   # the simulator writes arguments back
+        dev = {k: put(v) for k, v in columns.items()}
+        params = xp.asarray(plan.viewport.params)
+        temps = [P.new_planes(P.VAR, 1, plan.slots(g), xp) if g.kind == P.VAR else None
+                 for g in plan.groups]
+        return dev, params, temps
+
+    def _piece(self, plan, partial, columns, row0):
+        from . import kernels as K
+        xp = self.xp
+        dev, params, temps = self._alloc_piece(plan, columns)
+        vp = plan.viewport
+        xs, ys = dev[plan.x], dev[plan.y]
+        n = xs.shape[0]
+        blocks = max(1, min(math.ceil(n / K.TILE), self.max_blocks))
+        launch = (blocks, K.TPB)
+        updates = []
+        for g, planes, temp in zip(plan.groups, partial, temps):
+            row = {k: v[0] for k, v in planes.items()}
+            cats = dev[g.cat] if g.cat is not None else self._no_cats
+            vals = dev[g.column] if g.column is not None else self._no_vals
+            common = (xs, ys, vals, cats, g.ncat, params, vp.width, vp.height, vp.x_log, vp.y_log)
+            has_cats = g.cat is not None
+            limit = K.SMEM_SLOTS if self.shared_slots is None else min(self.shared_slots, K.SMEM_SLOTS)
+            shared = plan.group_size(g) <= limit
+            if g.kind in (P.COUNT, P.COUNT_VALID):
+                kern = K.count_shared if shared else K.count_global
+                kern[launch](*common, g.kind == P.COUNT_VALID, has_cats, row["cnt"])
+            elif g.kind == P.SUM:
+                kern = K.sum_shared if shared else K.sum_global
+                kern[launch](*common, has_cats, row["sum"], row["cnt"])
+            elif g.kind == P.VAR:
+                t = {k: v[0] for k, v in temp.items()}
+                kern = K.sum_shared if shared else K.sum_global
+                kern[launch](*common, has_cats, t["sum"], t["cnt"])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mean = t["sum"] / t["cnt"]
+                K.m2_global[launch](*common, has_cats, mean, t["m2"])
+                updates.append((row, P.merge(P.VAR, row, t, xp)))
+            elif g.kind in (P.MIN, P.MAX):
+                K.minmax_global[launch](*common, has_cats, g.kind == P.MAX, row["val"])
+            else:
+                is_last = g.kind == P.LAST
+                K.rowpick_global[launch](*common, has_cats, np.int64(row0), is_last, row["row"])
+                K.rowvalue_global[launch](*common, has_cats, np.int64(row0), row["row"], row["val"])
+        for row, new in updates:   # merged results computed first, written last
+            for k, v in new.items():
+                row[k][...] = v
+
+
+def probe(explicit=False):
+    """(GPUBackend or None, reason). ``auto`` (explicit=False) never picks the simulator."""
+    if _simulated():
+        if not explicit:
+            return None, ("only Numba's CUDA simulator is enabled (NUMBA_ENABLE_CUDASIM=1), "
+                          "which 'auto' never picks")
+        if _numba_cuda() is None:
+            return None, "numba-cuda is not installed"
+        return GPUBackend(np, simulated=True), \
+            "Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1) with numpy standing in for CuPy"
+    cuda = _numba_cuda()
+    if cuda is None:
+        return None, "numba-cuda is not installed"
+    try:
+        available = cuda.is_available()
+    except Exception as exc:  # noqa: BLE001 - a broken driver reports here
+        return None, f"numba.cuda cannot reach a CUDA driver ({exc})"
+    if not available:
+        return None, "no CUDA device (numba.cuda.is_available() is False)"
+    cupy = _cupy()
+    if cupy is None:
+        return None, "CuPy is not installed"
+    try:
+        float(cupy.arange(4, dtype=cupy.float32).sum())
+    except Exception as exc:  # noqa: BLE001 - e.g. a CuPy built for another CUDA version
+        return None, f"CuPy does not work on this device ({type(exc).__name__}: {exc})"
+    try:
+        backend = GPUBackend(cupy)
+    except Exception as exc:  # noqa: BLE001
+        return None, f"the GPU backend could not start ({type(exc).__name__}: {exc})"
+    return backend, f"CUDA device {backend.describe()['device']} with numba-cuda and CuPy"
