@@ -217,6 +217,15 @@ def test_explicit_gpu_runs_on_the_simulator(fresh_probe):
     assert be is not None and be.name == "gpu" and be.simulated and "simulator" in reason
 
 
+def test_missing_driver_is_named_before_importing_numba_cuda(fresh_probe):
+    if G._driver_missing() is None:
+        pytest.skip("an NVIDIA driver is installed here")
+    fresh_probe.setattr(G, "_simulated", lambda: False)
+    fresh_probe.setattr(G, "_numba_cuda", lambda: pytest.fail("numba.cuda imported without a driver"))
+    be, reason = G.probe(explicit=True)
+    assert be is None and reason.startswith("no NVIDIA driver (libcuda.so.1 cannot be loaded)")
+
+
 class _FakeCuda:
     def __init__(self, available):
         self.available = available
@@ -232,6 +241,7 @@ class _FakeCuda:
 ])
 def test_missing_pieces_name_what_is_missing(fresh_probe, cuda, cupy, message):
     fresh_probe.setattr(G, "_simulated", lambda: False)
+    fresh_probe.setattr(G, "_driver_missing", lambda: None)
     fresh_probe.setattr(G, "_numba_cuda", lambda: cuda)
     fresh_probe.setattr(G, "_cupy", lambda: cupy)
     be, reason = G.probe(explicit=True)

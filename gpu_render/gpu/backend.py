@@ -206,6 +206,21 @@ class GPUBackend(BackendBase):
                 row[k][...] = v
 
 
+def _driver_missing():
+    """A reason when the NVIDIA driver library cannot be loaded at all, else None.
+
+    One dlopen (about a millisecond) answers the common CPU-only case before importing
+    numba.cuda, which costs most of a second of every CLI start."""
+    import ctypes
+    import sys
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return f"no NVIDIA driver ({name} cannot be loaded)"
+    return None
+
+
 def probe(explicit=False):
     """(GPUBackend or None, reason). ``auto`` (explicit=False) never picks the simulator."""
     if _simulated():
@@ -216,6 +231,9 @@ def probe(explicit=False):
             return None, "numba-cuda is not installed"
         return GPUBackend(np, simulated=True), \
             "Numba CUDA simulator (NUMBA_ENABLE_CUDASIM=1) with numpy standing in for CuPy"
+    missing = _driver_missing()
+    if missing:
+        return None, missing
     cuda = _numba_cuda()
     if cuda is None:
         return None, "numba-cuda is not installed"
