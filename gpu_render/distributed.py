@@ -246,7 +246,7 @@ def local_client(n_workers: int):
     from distributed import Client, LocalCluster
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 

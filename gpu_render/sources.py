@@ -150,7 +150,7 @@ class PandasTable(Table):
         try:
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
-            return s.to_numpy()
+            return s.to_numpy(dtype=object, na_value=None)   # strings (incl. pyarrow-backed, pd.NA)
 
     def categorical(self, name):
         s = self._column(name)
