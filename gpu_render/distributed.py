@@ -240,6 +240,22 @@ def resolve_scheduler(scheduler):
                       f"{', '.join(LOCAL_SCHEDULERS[:3])}; got {scheduler!r}.")
 
 
+_WORKERS = {}   # id(client) -> (time, {address: worker info}), refreshed every WORKERS_TTL_S
+
+
+WORKERS_TTL_S = 2.0
+
+
+def _workers(client) -> dict:
+    """The scheduler's worker table (nthreads, memory_limit), re-asked at most every 2 s."""
+    now = time.monotonic()
+    seen = _WORKERS.get(id(client))
+    if seen is None or now - seen[0] > WORKERS_TTL_S or seen[2] is not client:
+        seen = (now, client.scheduler_info(n_workers=-1)["workers"], client)
+        _WORKERS[id(client)] = seen
+    return seen[1]
+
+
 @contextlib.contextmanager
 def local_client(n_workers: int):
     """A Client on a LocalCluster of ``n_workers`` processes sharing this machine's cores."""
@@ -305,7 +321,7 @@ class _RemoteTable(Table):
     def worker_memory(self) -> int:
         """Memory one task may use: the smallest worker's limit over its threads."""
         if self.client is not None:
-            workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+            workers = _workers(self.client).values()
             per = [w["memory_limit"] / max(1, w["nthreads"]) for w in workers if w.get("memory_limit")]
             if per:
                 return int(min(per))
@@ -316,7 +332,7 @@ class _RemoteTable(Table):
         if self.client is not None:
             from distributed.comm import get_address_host
             hosts = {}
-            for addr, w in self.client.scheduler_info(n_workers=-1)["workers"].items():
+            for addr, w in _workers(self.client).items():
                 host = get_address_host(addr)
                 hosts[host] = hosts.get(host, 0) + w["nthreads"]
             return hosts
