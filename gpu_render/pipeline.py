@@ -7,9 +7,9 @@ Streaming, out-of-core and Dask paths reuse these pieces with their own chunk so
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from . import backend as B
 from .axes import Viewport, expand_bounds
@@ -40,17 +40,23 @@ def _named(agg):
     raise RenderError(f"agg must be a reduction such as count() or mean('value'), got {agg!r}.")
 
 
-def _range(canvas, backend, table, col, given, log):
-    if given is not None:
-        return given
-    arr = table.numeric(col)
-    if log:
-        arr = np.where(arr > 0, arr, np.nan)
-    lo, hi = backend.bounds(arr) if hasattr(backend, "bounds") else (np.nanmin(arr), np.nanmax(arr))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise RenderError(f"column {col!r} has no finite values, so no range can be computed from it; "
-                          "check the data or pass the range explicitly.")
-    return expand_bounds(float(lo), float(hi))
+def _ranges(canvas, be, table, x, y):
+    """The x and y ranges: given ones kept, missing ones from the data's finite values (one pass)."""
+    given = {x: canvas.x_range, y: canvas.y_range}
+    logs = {x: canvas.x_axis_type == "log", y: canvas.y_axis_type == "log"}
+    wanted = {c: logs[c] for c in (x, y) if given[c] is None}
+    found = table.finite_ranges(wanted, be) if wanted else {}
+    out = []
+    for col in (x, y):
+        if given[col] is not None:
+            out.append(given[col])
+            continue
+        lo, hi = found[col]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise RenderError(f"column {col!r} has no finite values, so no range can be computed from it; "
+                              "check the data or pass the range explicitly.")
+        out.append(expand_bounds(float(lo), float(hi)))
+    return out
 
 
 def _check_memory(plan, backend):
@@ -63,27 +69,35 @@ def _check_memory(plan, backend):
                           f"{have / 2**30:.1f} GiB available; use a smaller canvas.")
 
 
-def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None) -> Job:
-    """Validate everything and build the plan; reads data only to compute missing ranges."""
+def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, scheduler=None) -> Job:
+    """Validate everything and build the plan; reads data only to compute missing ranges.
+
+    ``scheduler``: a dask Client, scheduler address or scheduler name for dask DataFrames and
+    file datasets (see ``distributed``); dask DataFrames default to dask's active scheduler.
+    """
     if not isinstance(x, str) or not isinstance(y, str):
         raise RenderError(f"x and y must be column names, got x={x!r}, y={y!r}.")
     named, is_summary = _named(agg)
-    be = B.select(backend)
+    if backend not in ("auto", "cpu", "gpu"):
+        raise RenderError(f"unknown backend {backend!r}; use 'auto', 'cpu' or 'gpu'.")
     cols = [x, y] + [c for r in named.values() for c in r.columns()]
-    table = open_table(source, list(dict.fromkeys(cols)), getattr(be, "read_file", None))
+    # a local render reads files with the backend's own reader (cuDF on the GPU) where it has one
+    local_file = scheduler is None and isinstance(source, (str, os.PathLike))
+    reader = getattr(B.select(backend), "read_file", None) if local_file else None
+    table = open_table(source, list(dict.fromkeys(cols)), reader, scheduler=scheduler)
     if wrap_table is not None:
         table = wrap_table(table)
-    if len(table) == 0:
+    be = table.backend(backend)
+    if table.is_empty():
         raise RenderError(f"the {table.kind} has no rows.")
     cat_cols = list(dict.fromkeys(r.cat_column for r in named.values() if r.cat_column))
-    categories = {c: table.categorical(c)[1] for c in cat_cols}
+    categories = {c: table.labels(c) for c in cat_cols}
     for c, labels in categories.items():
         if not labels:
             raise RenderError(f"category column {c!r} has no non-null values.")
 
-    vp = Viewport(canvas.plot_width, canvas.plot_height,
-                  _range(canvas, be, table, x, canvas.x_range, canvas.x_axis_type == "log"),
-                  _range(canvas, be, table, y, canvas.y_range, canvas.y_axis_type == "log"),
+    x_range, y_range = _ranges(canvas, be, table, x, y)
+    vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range,
                   canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     plan = make_plan(vp, x, y, named, categories)
     _check_memory(plan, be)
@@ -94,6 +108,8 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None) -> Jo
 
 def accumulate(job: Job, partial=None, chunks=None):
     """Aggregate ``chunks`` ((row0, {name: host array}) pairs; default: the job's table) into a partial."""
+    if job.table.remote and partial is None and chunks is None:
+        return job.table.accumulate(job)   # aggregated where the rows live (e.g. Dask workers)
     be, plan = job.backend, job.plan
     partial = be.new_partial(plan) if partial is None else partial
     chunks = job.table.chunks(job.numeric, job.categorical) if chunks is None else chunks

@@ -24,7 +24,7 @@ def geo_ranges(x_range, y_range):
 
 
 def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
-              geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear"):
+              geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None):
     """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result)."""
     from . import pipeline
     from .sources import MercatorTable
@@ -34,7 +34,7 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     cvs = Canvas(width, height, x_range, y_range, x_axis_type, y_axis_type)
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
-                           wrap_table=wrap)
+                           wrap_table=wrap, scheduler=scheduler)
     result = pipeline.run(job)
     if not bool(_has_data(result)):
         vp = job.plan.viewport
@@ -51,15 +51,17 @@ def _has_data(agg):
 
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
-           cmap="fire", how="eq_hist", geo=False, backend="auto", **shade_kwargs):
+           cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None, **shade_kwargs):
     """Aggregate ``source`` and shade it: returns a ``transfer_functions.Image`` (RGBA).
 
     ``geo=True``: x/y (and the ranges) are longitude/latitude degrees, projected to Web Mercator.
     Categorical aggregates (``by``/``count_cat``) are coloured with datashader's colour key.
+    ``scheduler``: where dask DataFrames and file datasets are aggregated (see ``Canvas.points``).
     """
     from . import transfer_functions as tf
 
-    result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend)
+    result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
+                       scheduler=scheduler)
     if result.ndim == 3:
         img = tf.shade(result, how=how, **shade_kwargs)
     else:

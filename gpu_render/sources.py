@@ -51,13 +51,50 @@ def categorize(name: str, arr):
 
 
 class Table:
-    """Column access to one source; subclasses implement ``_column``."""
+    """Column access to one source; subclasses implement ``_column``.
+
+    The pipeline asks a table for its backend, emptiness, category labels and finite ranges
+    through the methods below; in-process tables answer from their columns, while tables whose
+    rows live elsewhere (``distributed.DaskTable``) answer on their workers and set ``remote``,
+    in which case the pipeline lets them aggregate themselves (``accumulate(job)``).
+    """
 
     kind = "table"
     names: list
+    remote = False
 
     def __len__(self) -> int:
         raise NotImplementedError
+
+    def on(self, scheduler):
+        """This table, computed by ``scheduler``; only Dask collections and paths take one."""
+        if scheduler is not None:
+            raise RenderError(f"scheduler= applies to dask DataFrames and file paths, not to a {self.kind}; "
+                              "convert it with dask.dataframe.from_pandas or drop scheduler=.")
+        return self
+
+    def backend(self, name: str):
+        """The backend that aggregates this table's rows (``backend.select``)."""
+        from .backend import select
+        return select(name)
+
+    def is_empty(self) -> bool:
+        return len(self) == 0
+
+    def labels(self, name: str) -> list:
+        """Category labels of ``name``, in the order their codes count."""
+        return self.categorical(name)[1]
+
+    def finite_ranges(self, wanted: dict, backend) -> dict:
+        """{column: (min, max)} of the finite values of each column in ``wanted`` ({column: log});
+        a log axis only counts positive values; (inf, -inf) where there are none."""
+        out = {}
+        for col, log in wanted.items():
+            arr = self.numeric(col)
+            if log:
+                arr = np.where(arr > 0, arr, np.nan)
+            out[col] = backend.bounds(arr) if hasattr(backend, "bounds") else _finite_bounds(arr)
+        return out
 
     def require(self, columns):
         for c in columns:
@@ -78,6 +115,11 @@ class Table:
         for c in categorical:
             cols[c] = self.categorical(c)[0]
         yield 0, cols
+
+
+def _finite_bounds(arr):
+    arr = arr[np.isfinite(arr)]
+    return (float(arr.min()), float(arr.max())) if arr.size else (np.inf, -np.inf)
 
 
 class DictTable(Table):
@@ -111,6 +153,8 @@ class PandasTable(Table):
             return s
         if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(s.dtype):
             return s.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable Int64/Float64/...
+        if pd.api.types.is_string_dtype(s.dtype):
+            return s.to_numpy(dtype=object, na_value=None)   # strings (incl. pyarrow-backed, pd.NA)
         return s.to_numpy()
 
     def categorical(self, name):
@@ -185,12 +229,12 @@ class ArrowTable(Table):
         return categorize(name, self._column(name))
 
 
-def _read_file(path: str, columns: list, reader=None) -> Table:
+def _read_file(path: str, columns: list, reader=None, fmt: str | None = None) -> Table:
     """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow, or with the
     backend's own ``reader(path, fmt, columns)`` (cuDF on the GPU) when it gives a table."""
     import pyarrow as pa
     from . import files
-    fmt = files.detect_format(path)
+    fmt = fmt or files.detect_format(path)
     try:
         if reader is not None:
             missing = [c for c in columns if c not in files.schema_names(path, fmt)]
@@ -206,10 +250,17 @@ def _read_file(path: str, columns: list, reader=None) -> Table:
     return ArrowTable(table, kind=f"{fmt} file {path}")
 
 
+def _dask_table(source):
+    from .distributed import DaskTable
+    return DaskTable(source)
+
+
 _ADAPTERS = (
     ("pandas", PandasTable),
     ("polars", PolarsTable),
     ("pyarrow", ArrowTable),
+    ("dask", _dask_table),
+    ("dask_cudf", _dask_table),
 )
 # Device-resident sources, by the module of the table (cuDF) or of a dict's arrays (CuPy);
 # imported only when such data is passed.
@@ -227,11 +278,17 @@ def _device_adapter(root):
     return getattr(device_sources, _DEVICE_ADAPTERS[root])
 
 
-def open_table(source, columns: list, reader=None) -> Table:
+def open_table(source, columns: list, reader=None, scheduler=None) -> Table:
     """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else.
 
-    ``reader(path, fmt, columns)`` is the backend's file reader (cuDF on the GPU), if it has one."""
-    if isinstance(source, (str, os.PathLike)):
+    ``reader(path, fmt, columns)`` is the backend's file reader (cuDF on the GPU), if it has one.
+    ``scheduler`` (a dask Client, scheduler address or name) computes dask DataFrames and file
+    datasets on a Dask cluster (``distributed``); in-memory sources take none.
+    """
+    if isinstance(source, (str, os.PathLike)) and scheduler is not None:
+        from .distributed import FileTable
+        table = FileTable(os.fspath(source), columns)
+    elif isinstance(source, (str, os.PathLike)):
         table = _read_file(os.fspath(source), columns, reader)
     elif isinstance(source, dict):
         device = _device_adapter(_root(next(iter(source.values())))) if source else None
@@ -243,11 +300,27 @@ def open_table(source, columns: list, reader=None) -> Table:
         factory = dict(_ADAPTERS).get(root)
         if factory is None or not hasattr(source, "columns" if root != "pyarrow" else "column_names"):
             raise RenderError(
-                f"unsupported source of type {type(source).__name__}; pass a pandas, polars or "
-                "pyarrow table, a dict of arrays, or a path to a Parquet, CSV or Arrow file.")
+                f"unsupported source of type {type(source).__name__}; pass a pandas, polars, "
+                "pyarrow or dask table, a dict of arrays, or a path to a Parquet, CSV or Arrow file.")
         table = factory(source)
     table.require(columns)
-    return table
+    return table.on(scheduler)
+
+
+class LngLatProjection:
+    """Projects the x/y columns of a chunk (a dict) from lon/lat degrees to Web Mercator metres;
+    a plain picklable object, so Dask workers apply it to their own partitions."""
+
+    def __init__(self, x: str, y: str):
+        self.x, self.y = x, y
+
+    def __call__(self, cols: dict) -> dict:
+        from .utils import lnglat_to_meters
+        if self.x in cols:
+            cols[self.x] = lnglat_to_meters(cols[self.x], 0.0)[0]
+        if self.y in cols:
+            cols[self.y] = lnglat_to_meters(0.0, cols[self.y])[1]
+        return cols
 
 
 class MercatorTable(Table):
@@ -256,18 +329,28 @@ class MercatorTable(Table):
 
     def __init__(self, base: Table, x: str, y: str):
         self.base, self.x, self.y = base, x, y
-        self.names, self.kind = base.names, base.kind
+        self.names, self.kind, self.remote = base.names, base.kind, base.remote
+        self._project = LngLatProjection(x, y)
 
     def __len__(self):
         return len(self.base)
 
-    def _project(self, cols):
-        from .utils import lnglat_to_meters
-        if self.x in cols:
-            cols[self.x] = lnglat_to_meters(cols[self.x], 0.0)[0]
-        if self.y in cols:
-            cols[self.y] = lnglat_to_meters(0.0, cols[self.y])[1]
-        return cols
+    def backend(self, name):
+        return self.base.backend(name)
+
+    def is_empty(self):
+        return self.base.is_empty()
+
+    def labels(self, name):
+        return self.base.labels(name)
+
+    def finite_ranges(self, wanted, backend):
+        if self.remote:
+            return self.base.finite_ranges(wanted, backend, transform=self._project)
+        return super().finite_ranges(wanted, backend)
+
+    def accumulate(self, job):
+        return self.base.accumulate(job, transform=self._project)
 
     def numeric(self, name):
         return self._project({name: self.base.numeric(name)})[name]

@@ -14,6 +14,11 @@ def add_arguments(p):
     C.add_shade_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                      help="aggregate on this Dask scheduler's workers (e.g. tcp://host:8786)")
+    dask.add_argument("--workers", type=C.positive_int, metavar="N", default=None,
+                      help="aggregate on a local Dask cluster of N worker processes started for this call")
 
 
 def run(args) -> int:
@@ -26,10 +31,21 @@ def run(args) -> int:
     agg = reductions.parse(args.agg)
     resolve_cmap(args.cmap)  # an unknown colormap fails before any data is read
     t0 = time.perf_counter()
-    img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
-                 args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend)
+    with _scheduler(args) as scheduler:
+        img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
+                     args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend,
+                     scheduler=scheduler)
     save_png(img, out)
     if not args.quiet:
         print(f"wrote {out} ({args.width}x{args.height}, {img.attrs.get('backend', args.backend)} backend, "
               f"{time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+def _scheduler(args):
+    """The Dask scheduler for --scheduler/--workers (a local cluster lives for the call only)."""
+    import contextlib
+    if args.workers is not None:
+        from ..distributed import local_client
+        return local_client(args.workers)
+    return contextlib.nullcontext(args.scheduler)
