@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import planes as P
+from .backend import BackendBase
 from .errors import RenderError
 from .sources import Table, _finite_bounds, _read_file, open_table
 from .xp import get_xp, to_host
@@ -52,7 +53,7 @@ class FilePiece:
 
 
 def _open_file(piece, i, columns):
-    return _read_file(piece.path, columns, piece.fmt), f"file {piece.path}"
+    return _read_file(piece.path, columns, fmt=piece.fmt), f"file {piece.path}"
 
 
 def _open_partition(frame, i, columns):
@@ -266,7 +267,7 @@ def local_client(n_workers: int):
         yield client
 
 
-class RemoteBackend:
+class RemoteBackend(BackendBase):
     """The client's stand-in for the workers' backends: it only finalizes host partials."""
 
     xp = np

@@ -29,11 +29,16 @@ def detect_format(path: str) -> str:
     return FORMATS[ext]
 
 
+def _expand(path: str):
+    """A glob becomes its sorted list of files; a file or directory stays as it is."""
+    return sorted(glob.glob(path)) if any(ch in path for ch in "*?[") else path
+
+
 def schema_names(path: str, fmt: str) -> list:
     import pyarrow as pa
     if fmt == "Parquet":
         import pyarrow.dataset as pds
-        return pds.dataset(path, format="parquet").schema.names
+        return pds.dataset(_expand(path), format="parquet").schema.names
     if fmt == "Arrow IPC":
         with pa.memory_map(path) as src:
             return pa.ipc.open_file(src).schema.names
@@ -52,8 +57,7 @@ def read_columns(path: str, fmt: str, columns: list):
                           + ", ".join(map(repr, names[:12])) + ".")
     if fmt == "Parquet":
         import pyarrow.dataset as pds
-        return pds.dataset(path if not any(ch in path for ch in "*?[") else sorted(glob.glob(path)),
-                           format="parquet").to_table(columns=columns)
+        return pds.dataset(_expand(path), format="parquet").to_table(columns=columns)
     if fmt == "Arrow IPC":
         with pa.memory_map(path) as src:
             return pa.ipc.open_file(src).read_all().select(columns)

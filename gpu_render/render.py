@@ -1,6 +1,8 @@
 """``render``: the one-call path from a source to a shaded image."""
 from __future__ import annotations
 
+import builtins
+
 from .canvas import Canvas
 from .errors import RenderError
 from .reductions import count
@@ -44,10 +46,13 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
 
 
 def _has_data(agg):
-    xp_data = agg.data
+    """Whether an aggregate (or any variable of a summary Dataset) holds a non-empty pixel."""
+    if hasattr(agg, "data_vars"):
+        return builtins.any(_has_data(v) for v in agg.data_vars.values())
+    data = agg.data
     if agg.dtype.kind == "f":
-        return (xp_data == xp_data).any()   # some non-NaN
-    return xp_data.any()
+        return bool((data == data).any())   # some non-NaN
+    return bool(data.any())
 
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,

@@ -153,6 +153,11 @@ class PandasTable(Table):
             return s
         if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(s.dtype):
             return s.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable Int64/Float64/...
+        if s.dtype == object:  # numbers stored as objects are numbers; anything else stays as is
+            try:
+                return s.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                return s.to_numpy(dtype=object, na_value=None)
         if pd.api.types.is_string_dtype(s.dtype):
             return s.to_numpy(dtype=object, na_value=None)   # strings (incl. pyarrow-backed, pd.NA)
         return s.to_numpy()

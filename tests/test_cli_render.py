@@ -103,3 +103,10 @@ def test_cli_demo(tmp_path, capsys):
         png = _png(tmp_path / name)
         assert png.shape == (60, 80, 4) and png[..., 3].any()
         assert str(tmp_path / name) in text
+
+
+def test_render_aggregate_of_a_summary(frame):
+    ds_ = aggregate(frame, "x", "y", gr.summary(n=gr.count(), m=gr.mean("v")), 20, 10)
+    assert set(ds_.data_vars) == {"n", "m"} and int(ds_.n.values.sum()) == len(frame)
+    with pytest.raises(gr.RenderError, match="nothing to draw"):
+        aggregate(frame, "x", "y", gr.summary(n=gr.count()), 20, 10, x_range=(5, 6), y_range=(5, 6))

@@ -87,3 +87,15 @@ def test_polars_enum_keeps_declared_order(backend):
     agg = gr.Canvas(2, 1, x_range=(0, 2), y_range=(0, 1)).points(df, "x", "y", gr.count_cat("c"), backend=backend)
     assert list(agg.coords["c"].values) == ["z", "a"]
     np.testing.assert_array_equal(np.asarray(agg.values)[0], [[1, 0], [0, 1]])
+
+
+def test_parquet_glob_and_directory(backend, tmp_path, rng):
+    frames = [pd.DataFrame({"x": rng.uniform(0, 1, 300), "y": rng.uniform(0, 1, 300)}) for _ in range(3)]
+    (tmp_path / "ds").mkdir()
+    for i, f in enumerate(frames):
+        pq.write_table(pa.Table.from_pandas(f, preserve_index=False), tmp_path / "ds" / f"part{i}.parquet")
+    whole = pd.concat(frames, ignore_index=True)
+    ref = dsh.Canvas(8, 6, x_range=(0, 1), y_range=(0, 1)).points(whole, "x", "y").values
+    cv = gr.Canvas(8, 6, x_range=(0, 1), y_range=(0, 1))
+    for src in (str(tmp_path / "ds" / "part*.parquet"), str(tmp_path / "ds")):
+        np.testing.assert_array_equal(np.asarray(cv.points(src, "x", "y", backend=backend).values), ref)
