@@ -134,6 +134,7 @@ class LevelScale:
             c0 = fn.cdf[0]
             frac = (fn.cdf - c0) / (1 - c0) if c0 < 1 else np.ones_like(fn.cdf)
             vals = np.interp(pos, frac, xs) + lo
+            vals[0], vals[-1] = lo, hi     # the ends are the level's exact range
         elif self.how == "log":
             vals = np.expm1(pos * np.log1p(hi - lo)) + lo
         elif self.how == "cbrt":
