@@ -79,8 +79,9 @@ class TileIndex:
         self.reductions = dict(reductions)
         for name, red in self.reductions.items():
             if red.kind not in _INDEXED_KINDS or red.cat_column is not None:
-                raise RenderError(f"reduction {name!r} cannot be served from the tile index; use "
-                                  "count, any, sum, mean, min, max, std or var.")
+                raise RenderError(f"reduction {name!r} ({red!r}) cannot be served from the tile index "
+                                  "(it sorts the rows, and by() needs categories); use count, any, "
+                                  "sum, mean, min, max, std or var.")
         self.backend = B.select(backend)
         plan = make_plan(Viewport(TILE, TILE, (-WORLD, WORLD), (-WORLD, WORLD)), "x", "y",
                          self.reductions, {})
