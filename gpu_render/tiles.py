@@ -137,6 +137,32 @@ def _blocks(x0, x1, y0, y1, max_tiles):
                 yield xa, min(xa + max_tiles - 1, x1), ya, ya
 
 
+def _partition(job, z, rng, blocks):
+    """Group the rows by the block of tiles they fall in (one stable sort for the level), so that
+    each block aggregates only its own rows: a level costs one pass over the data however many
+    blocks it needs. Returns ``rows_of(block index) -> {column: array}``."""
+    x0, x1, y0, y1 = rng
+    size = 2 * WORLD / (1 << z)
+    cols = dict(next(iter(job.table.chunks(job.numeric, job.categorical)))[1])
+    xs, ys = cols[job.plan.x], cols[job.plan.y]
+    with np.errstate(invalid="ignore"):
+        tx = np.clip(np.nan_to_num((xs + WORLD) // size, nan=x0), x0, x1).astype(np.int64)
+        ty = np.clip(np.nan_to_num((WORLD - ys) // size, nan=y0), y0, y1).astype(np.int64)
+    lookup = np.empty((y1 - y0 + 1, x1 - x0 + 1), np.int64)
+    for i, (bx0, bx1, by0, by1) in enumerate(blocks):
+        lookup[by0 - y0:by1 - y0 + 1, bx0 - x0:bx1 - x0 + 1] = i
+    bid = lookup[ty - y0, tx - x0]
+    del tx, ty
+    order = np.argsort(bid, kind="stable")    # stable: first/last keep row order within a block
+    ends = np.cumsum(np.bincount(bid, minlength=len(blocks)))
+    del bid
+
+    def rows_of(i):
+        sel = order[(ends[i - 1] if i else 0):ends[i]]
+        return {k: v[sel] for k, v in cols.items()}
+    return rows_of
+
+
 def _is_empty(data):
     if data.dtype.kind == "f":
         return bool(np.isnan(data).all())
@@ -210,14 +236,17 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             store = _TileStore(budget)
             scale = LevelScale(how)
             passes = 0
-            for bx0, bx1, by0, by1 in _blocks(*rng, max_tiles):
+            blocks = list(_blocks(*rng, max_tiles))
+            parts = _partition(job, z, rng, blocks) if len(blocks) > 1 else None
+            for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
                 xa, _, _, ya1 = tile_bounds(z, bx0, by0)
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)
                 w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
                 vp = Viewport(w, h, (xa, xa1), (ya, ya1))
                 plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)
                 bjob = dataclasses.replace(job, plan=plan)
-                block = pipeline.finalize(plan, pipeline.accumulate(bjob), be)
+                chunks = None if parts is None else [(0, parts(bi))]
+                block = pipeline.finalize(plan, pipeline.accumulate(bjob, chunks=chunks), be)
                 passes += 1
                 for ty in range(by0, by1 + 1):
                     r0 = (by1 - ty) * TILE   # row 0 of the block is its south edge
