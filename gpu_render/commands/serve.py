@@ -1,0 +1,60 @@
+"""gpu-render serve: a local web map of a file, re-aggregated at full detail for every view."""
+from __future__ import annotations
+
+from . import _common as C
+
+HELP = "serve a pannable, zoomable web map of a file (tiles aggregated on demand)"
+
+
+def _port(text):
+    try:
+        p = int(text)
+    except ValueError:
+        raise C.argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= p <= 65535:
+        raise C.argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {p}")
+    return p
+
+
+def add_arguments(p):
+    p.add_argument("file", help="a .parquet/.csv/.arrow file, or a directory of Parquet files")
+    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
+    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
+    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
+    p.add_argument("--agg", action="append", default=None, metavar="SPEC",
+                   help="a reduction offered in the viewer (repeatable): count, any, sum:COL, mean:COL, "
+                        "min:COL, max:COL, std:COL, var:COL; default: count")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--workers", type=C.positive_int, default=8, help="request threads (default 8)")
+    p.add_argument("--follow", action="store_true",
+                   help="FILE is a directory receiving Parquet files: re-index when files appear")
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+
+
+def run(args) -> int:
+    import sys
+
+    from .. import reductions
+    from ..errors import RenderError
+    from ..server import is_loopback, make_server
+
+    specs = args.agg or ["count"]
+    reds = {s: reductions.parse(s) for s in specs}
+    if args.workers > 256:
+        raise RenderError(f"--workers must be at most 256, got {args.workers}.")
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}, which is reachable from other machines; the "
+              "server has no authentication.", file=sys.stderr)
+    server = make_server(args.file, args.x, args.y, reds, geo=args.geo, host=args.host,
+                         port=args.port, backend=args.backend, follow=args.follow,
+                         workers=args.workers)
+    host, port = server.server_address[:2]
+    print(f"serving {args.file} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,55 @@
+"""gpu-render tiles: a file to a Web Mercator XYZ pyramid of PNG tiles."""
+from __future__ import annotations
+
+import argparse
+import time
+
+from . import _common as C
+
+HELP = "write a Web Mercator XYZ pyramid of 256 px PNG tiles (DIR/{z}/{x}/{y}.png)"
+
+
+def _zoom(text):
+    from ..tiles import MAX_ZOOM
+    try:
+        z = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a zoom level, got {text!r}") from None
+    if not 0 <= z <= MAX_ZOOM:
+        raise argparse.ArgumentTypeError(f"zoom must be from 0 to {MAX_ZOOM}, got {z}")
+    return z
+
+
+def add_arguments(p):
+    p.add_argument("file", help="a .parquet/.csv/.csv.gz/.arrow/.feather file, a Parquet directory or glob")
+    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
+    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
+    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
+    p.add_argument("--agg", default="count",
+                   help="count|any|sum:COL|mean:COL|min:COL|max:COL|std:COL|var:COL|first:COL|last:COL")
+    p.add_argument("--min-zoom", type=_zoom, default=0)
+    p.add_argument("--max-zoom", type=_zoom, default=8)
+    C.add_shade_arguments(p)
+    p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--memory-mb", type=C.positive_int, default=None,
+                   help="memory budget for one block of a level (default: min(1 GiB, 1/4 of free memory))")
+    p.add_argument("-o", "--out-dir", required=True, help="folder for the tiles (created)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run(args) -> int:
+    from .. import reductions
+    from ..tiles import tiles
+
+    agg = reductions.parse(args.agg)
+    t0 = time.perf_counter()
+    reports = tiles(args.file, args.x, args.y, agg, out_dir=args.out_dir, min_zoom=args.min_zoom,
+                    max_zoom=args.max_zoom, geo=args.geo, cmap=args.cmap, how=args.how,
+                    backend=args.backend, progress=not args.quiet,
+                    memory_budget=args.memory_mb * 2**20 if args.memory_mb else None)
+    if not args.quiet:
+        n = sum(r.tiles_written for r in reports)
+        dt = time.perf_counter() - t0
+        print(f"wrote {n} tiles to {args.out_dir} in {dt:.2f} s ({n / dt:.1f} tiles/s), zoom "
+              f"{args.min_zoom}..{args.max_zoom}")
+    return 0

@@ -1,0 +1,286 @@
+"""Web Mercator XYZ tiles: tile math, and ``tiles()``, which writes a pyramid of PNG tiles.
+
+Tile ``(z, x, y)`` covers 1/2^z of the Web Mercator square per side, ``x`` counted eastwards
+from -180 degrees and ``y`` southwards from the north edge (the XYZ / "slippy map" convention).
+
+``tiles()`` aggregates each zoom level in passes over the data, not once per tile: the level is
+one canvas of ``256 * 2^z`` pixels per side, restricted to the tiles that the data's bounding
+box touches and cut into blocks of tiles that fit a memory budget; each block is one pass over
+the data (usually one block per level), then cut into 256 px tiles. Empty tiles are skipped.
+All tiles of a level share one colour scaling (``levelscale.LevelScale``): tile aggregates are
+kept (in memory up to the budget, beyond it in a temporary folder) until the level's range and
+histogram are known, then shaded and written atomically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from .axes import Viewport
+from .errors import RenderError
+from .levelscale import LevelScale
+from .utils import EARTH_RADIUS
+from .xp import to_host
+
+TILE = 256
+WORLD = math.pi * EARTH_RADIUS  # half the side of the Web Mercator square, metres (20037508.34)
+MAX_ZOOM = 24
+
+
+def check_zoom(z) -> int:
+    if isinstance(z, bool) or not isinstance(z, (int, np.integer)) or not 0 <= z <= MAX_ZOOM:
+        raise RenderError(f"zoom must be a whole number from 0 to {MAX_ZOOM}, got {z!r}.")
+    return int(z)
+
+
+def check_tile(z, x, y):
+    """Validate a tile address; returns it as ints."""
+    z = check_zoom(z)
+    n = 1 << z
+    for name, v in (("x", x), ("y", y)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < n:
+            raise RenderError(f"tile {name}={v!r} is outside 0..{n - 1} at zoom {z}.")
+    return z, int(x), int(y)
+
+
+def tile_bounds(z, x, y):
+    """``(xmin, ymin, xmax, ymax)`` of tile (z, x, y) in Web Mercator metres."""
+    z, x, y = check_tile(z, x, y)
+    size = 2 * WORLD / (1 << z)
+    return (-WORLD + x * size, WORLD - (y + 1) * size, -WORLD + (x + 1) * size, WORLD - y * size)
+
+
+def tile_range(z, x_range, y_range):
+    """Tiles ``(x0, x1, y0, y1)`` (inclusive) at zoom ``z`` touching the metre ranges given,
+    or None when the ranges miss the Web Mercator square."""
+    n = 1 << z
+    size = 2 * WORLD / n
+    (xa, xb), (ya, yb) = x_range, y_range
+    if xb < -WORLD or xa > WORLD or yb < -WORLD or ya > WORLD:
+        return None
+
+    def clamp(v):
+        return int(min(max(v, 0), n - 1))
+    return (clamp(math.floor((xa + WORLD) / size)), clamp(math.floor((xb + WORLD) / size)),
+            clamp(math.floor((WORLD - yb) / size)), clamp(math.floor((WORLD - ya) / size)))
+
+
+def lnglat_to_tile(z, lon, lat):
+    """The tile holding a longitude/latitude at zoom ``z``."""
+    from .utils import lnglat_to_meters
+    mx, my = lnglat_to_meters(lon, lat)
+    x0, _, y0, _ = tile_range(z, (mx, mx), (my, my))
+    return x0, y0
+
+
+# --------------------------------------------------------------------------- the pyramid writer
+
+@dataclasses.dataclass
+class LevelReport:
+    zoom: int
+    tiles_written: int
+    passes: int          # passes over the data for this level (blocks of tiles)
+    seconds: float
+
+
+class _TileStore:
+    """Tile aggregates of one level: in memory up to ``budget`` bytes, then spilled to disk."""
+
+    def __init__(self, budget):
+        self.budget, self.used = budget, 0
+        self.mem, self.disk = {}, {}
+        self.tmp = None
+
+    def put(self, key, agg):
+        nbytes = agg.data.nbytes
+        if self.used + nbytes <= self.budget:
+            self.mem[key] = agg
+            self.used += nbytes
+            return
+        if self.tmp is None:
+            self.tmp = tempfile.mkdtemp(prefix="gpu-render-tiles-")
+        path = os.path.join(self.tmp, f"{key[0]}_{key[1]}.npy")
+        np.save(path, np.asarray(agg.data))
+        self.disk[key] = (path, agg.coords, agg.dims, agg.name)
+
+    def keys(self):
+        return list(self.mem) + list(self.disk)
+
+    def get(self, key):
+        import xarray as xr
+        if key in self.mem:
+            return self.mem[key]
+        path, coords, dims, name = self.disk[key]
+        return xr.DataArray(np.load(path), coords=coords, dims=dims, name=name)
+
+    def close(self):
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _blocks(x0, x1, y0, y1, max_tiles):
+    """Split the tile rectangle into blocks of at most ``max_tiles`` tiles (whole rows first)."""
+    ncols = x1 - x0 + 1
+    if ncols <= max_tiles:
+        rows = max(1, max_tiles // ncols)
+        for ya in range(y0, y1 + 1, rows):
+            yield x0, x1, ya, min(ya + rows - 1, y1)
+    else:
+        for ya in range(y0, y1 + 1):
+            for xa in range(x0, x1 + 1, max_tiles):
+                yield xa, min(xa + max_tiles - 1, x1), ya, ya
+
+
+def _partition(job, z, rng, blocks):
+    """Group the rows by the block of tiles they fall in (one stable sort for the level), so that
+    each block aggregates only its own rows: a level costs one pass over the data however many
+    blocks it needs. Returns ``rows_of(block index) -> {column: array}``."""
+    x0, x1, y0, y1 = rng
+    size = 2 * WORLD / (1 << z)
+    cols = dict(next(iter(job.table.chunks(job.numeric, job.categorical)))[1])
+    xs, ys = cols[job.plan.x], cols[job.plan.y]
+    with np.errstate(invalid="ignore"):
+        tx = np.clip(np.nan_to_num((xs + WORLD) // size, nan=x0), x0, x1).astype(np.int64)
+        ty = np.clip(np.nan_to_num((WORLD - ys) // size, nan=y0), y0, y1).astype(np.int64)
+    lookup = np.empty((y1 - y0 + 1, x1 - x0 + 1), np.int64)
+    for i, (bx0, bx1, by0, by1) in enumerate(blocks):
+        lookup[by0 - y0:by1 - y0 + 1, bx0 - x0:bx1 - x0 + 1] = i
+    bid = lookup[ty - y0, tx - x0]
+    del tx, ty
+    order = np.argsort(bid, kind="stable")    # stable: first/last keep row order within a block
+    ends = np.cumsum(np.bincount(bid, minlength=len(blocks)))
+    del bid
+
+    def rows_of(i):
+        sel = order[(ends[i - 1] if i else 0):ends[i]]
+        return {k: v[sel] for k, v in cols.items()}
+    return rows_of
+
+
+def _is_empty(data):
+    if data.dtype.kind == "f":
+        return bool(np.isnan(data).all())
+    return not bool(data.any())
+
+
+def _default_budget():
+    import psutil
+    return int(min(1 << 30, psutil.virtual_memory().available // 4))
+
+
+def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False, cmap="fire",
+          how="eq_hist", backend="auto", memory_budget=None, progress=True):
+    """Write a Web Mercator XYZ pyramid of 256 px PNG tiles to ``out_dir/{z}/{x}/{y}.png``.
+
+    ``x``/``y`` are Web Mercator metres, or longitude/latitude degrees with ``geo=True``.
+    ``agg`` is a single reduction (default ``count()``). Each level is aggregated in passes over
+    blocks of tiles that fit ``memory_budget`` bytes (default: the smaller of 1 GiB and a quarter
+    of the available memory); all tiles of a level share one colour scaling. Empty tiles are not
+    written. Also writes ``out_dir/metadata.json`` (levels, tiles, colour-bar values per level).
+    Returns a list of ``LevelReport``.
+    """
+    import time
+
+    from . import pipeline, transfer_functions as tf
+    from .canvas import Canvas
+    from .colormaps import resolve_cmap
+    from .plan import make_plan, required_bytes
+    from .reductions import Reduction, count
+    from .sources import MercatorTable
+
+    min_zoom, max_zoom = check_zoom(min_zoom), check_zoom(max_zoom)
+    if min_zoom > max_zoom:
+        raise RenderError(f"min_zoom ({min_zoom}) must not exceed max_zoom ({max_zoom}).")
+    agg = count() if agg is None else agg
+    if not isinstance(agg, Reduction) or agg.cat_column is not None:
+        raise RenderError(f"tiles need one reduction such as count() or mean('v'), got {agg!r}.")
+    if how not in ("eq_hist", "log", "cbrt", "linear"):
+        raise RenderError(f"unknown how={how!r}; use eq_hist, log, cbrt or linear.")
+    resolve_cmap(cmap)
+    out_dir = os.fspath(out_dir)
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        raise RenderError(f"the folder {parent} for the tiles does not exist.")
+    budget = _default_budget() if memory_budget is None else int(memory_budget)
+
+    wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
+    world = (-WORLD, WORLD)
+    job = pipeline.prepare(Canvas(TILE, TILE, world, world), source, x, y, agg, backend=backend,
+                           wrap_table=wrap)
+    be = job.backend
+    bounds = [be.bounds(job.table.numeric(c)) if hasattr(be, "bounds") else
+              (np.nanmin(job.table.numeric(c)), np.nanmax(job.table.numeric(c))) for c in (x, y)]
+    if not all(math.isfinite(v) for b in bounds for v in b):
+        raise RenderError(f"columns {x!r}/{y!r} have no finite values; nothing to draw.")
+    per_pixel = required_bytes(job.plan, be.parts) / (TILE * TILE) + 8 * 2  # partials + finalized
+    max_tiles = max(1, int(budget // (per_pixel * TILE * TILE)))
+
+    os.makedirs(out_dir, exist_ok=True)
+    levels = {z: tile_range(z, *bounds) for z in range(min_zoom, max_zoom + 1)}
+    total = sum((r[1] - r[0] + 1) * (r[3] - r[2] + 1) for r in levels.values() if r)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, unit="tile", desc="tiles", disable=not progress)
+    reports, meta = [], {"min_zoom": min_zoom, "max_zoom": max_zoom, "how": how, "cmap": cmap
+                         if isinstance(cmap, str) else None, "reduction": repr(agg), "levels": {}}
+    try:
+        for z, rng in levels.items():
+            t0 = time.perf_counter()
+            if rng is None:
+                continue
+            store = _TileStore(budget)
+            scale = LevelScale(how)
+            passes = 0
+            blocks = list(_blocks(*rng, max_tiles))
+            parts = _partition(job, z, rng, blocks) if len(blocks) > 1 else None
+            for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
+                xa, _, _, ya1 = tile_bounds(z, bx0, by0)
+                _, ya, xa1, _ = tile_bounds(z, bx1, by1)
+                w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
+                vp = Viewport(w, h, (xa, xa1), (ya, ya1))
+                plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)
+                bjob = dataclasses.replace(job, plan=plan)
+                chunks = None if parts is None else [(0, parts(bi))]
+                block = pipeline.finalize(plan, pipeline.accumulate(bjob, chunks=chunks), be)
+                passes += 1
+                for ty in range(by0, by1 + 1):
+                    r0 = (by1 - ty) * TILE   # row 0 of the block is its south edge
+                    for tx in range(bx0, bx1 + 1):
+                        c0 = (tx - bx0) * TILE
+                        t = block[r0:r0 + TILE, c0:c0 + TILE]
+                        t = t.copy(data=np.array(to_host(t.data)))
+                        if not _is_empty(t.data):
+                            store.put((tx, ty), t)
+                            scale.add_range(t.data)
+                bar.update((bx1 - bx0 + 1) * (by1 - by0 + 1))
+                del block
+            if scale.needs_hist:
+                for key in store.keys():
+                    scale.add_hist(store.get(key).data)
+            written = 0
+            for tx, ty in store.keys():
+                folder = os.path.join(out_dir, str(z), str(tx))
+                os.makedirs(folder, exist_ok=True)
+                tf.save_png(scale.shade(store.get((tx, ty)), cmap), os.path.join(folder, f"{ty}.png"))
+                written += 1
+            store.close()
+            meta["levels"][str(z)] = {"tiles": written, "tile_range": list(rng), "span": list(scale.span)
+                                      if not scale.empty else None, "ticks": scale.ticks()}
+            reports.append(LevelReport(z, written, passes, time.perf_counter() - t0))
+            bar.set_postfix(zoom=z, written=written)
+    finally:
+        bar.close()
+    _write_json(os.path.join(out_dir, "metadata.json"), meta)
+    return reports
+
+
+def _write_json(path, data):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".metadata.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, path)

@@ -1,0 +1,166 @@
+"""Tile math and the pyramid writer: bounds, per-level passes, seamless scaling, datashader parity."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpu_render import count, mean
+from gpu_render.errors import RenderError
+from gpu_render.tiles import WORLD, tile_bounds, tile_range, tiles
+
+W = 20037508.342789244
+
+
+def test_world_constant():
+    assert WORLD == pytest.approx(W, abs=1e-6)
+
+
+@pytest.mark.parametrize("z,x,y,expected", [
+    (0, 0, 0, (-W, -W, W, W)),
+    (1, 0, 0, (-W, 0.0, 0.0, W)),
+    (1, 1, 1, (0.0, -W, W, 0.0)),
+    (2, 1, 2, (-W / 2, -W / 2, 0.0, 0.0)),
+    # z10 tile of Greenwich (x=511, y=340): north/south edges from the OSM wiki's latitude
+    # formula (lat = atan(sinh(pi * (1 - 2y/2^z)))), projected by datashader
+    (10, 511, 340, "osm"),
+])
+def test_tile_bounds_known_values(z, x, y, expected):
+    if expected == "osm":
+        from datashader.utils import lnglat_to_meters
+        lat = [np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * t / 2**z)))) for t in (y + 1, y)]
+        lon = [t / 2**z * 360 - 180 for t in (x, x + 1)]
+        (x0, x1), (y0, y1) = lnglat_to_meters(np.array(lon), np.array(lat))
+        expected = (x0, y0, x1, y1)
+    assert np.allclose(tile_bounds(z, x, y), expected, rtol=0, atol=1e-3)
+
+
+def test_tile_range_of_a_point():
+    from gpu_render.tiles import lnglat_to_tile
+    assert lnglat_to_tile(10, -0.1276, 51.5072) == (511, 340)      # London
+    assert lnglat_to_tile(12, 2.3522, 48.8566) == (2074, 1409)     # Paris
+    assert tile_range(3, (-W, W), (-W, W)) == (0, 7, 0, 7)
+    assert tile_range(3, (3 * W, 4 * W), (0, 1)) is None
+
+
+@pytest.mark.parametrize("bad", [(25, 0, 0), (-1, 0, 0), (2, 4, 0), (2, 0, -1), (1.5, 0, 0)])
+def test_bad_tile_addresses(bad):
+    with pytest.raises(RenderError):
+        tile_bounds(*bad)
+
+
+@pytest.fixture(scope="module")
+def geo_points():
+    rng = np.random.default_rng(7)
+    n = 60_000
+    return {"lon": rng.normal(10, 25, n).clip(-179, 179), "lat": rng.normal(40, 12, n).clip(-80, 80),
+            "v": rng.random(n)}
+
+
+def _read(path):
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
+def _stitch(out, z, n):
+    """The whole level as one north-up RGBA image (missing tiles transparent)."""
+    big = np.zeros((n * 256, n * 256, 4), np.uint8)
+    for tx in range(n):
+        for ty in range(n):
+            p = os.path.join(out, str(z), str(tx), f"{ty}.png")
+            if os.path.exists(p):
+                big[ty * 256:(ty + 1) * 256, tx * 256:(tx + 1) * 256] = _read(p)
+    return big
+
+
+@pytest.mark.parametrize("agg,how", [(count(), "eq_hist"), (mean("v"), "eq_hist"), (count(), "log")])
+def test_level_matches_datashader_render_of_the_whole_level(tmp_path, geo_points, agg, how):
+    """Stitched tiles of a level == datashader aggregating + shading that level as one image."""
+    import datashader as ds
+    import datashader.transfer_functions as dtf
+    import pandas as pd
+    from datashader.utils import lnglat_to_meters
+
+    out = tmp_path / "t"
+    reports = tiles(geo_points, "lon", "lat", agg, out_dir=out, min_zoom=0, max_zoom=3, geo=True,
+                    how=how, progress=False)
+    assert [r.zoom for r in reports] == [0, 1, 2, 3]
+    assert all(r.passes == 1 for r in reports)
+    mx, my = lnglat_to_meters(geo_points["lon"], geo_points["lat"])
+    df = pd.DataFrame({"x": mx, "y": my, "v": geo_points["v"]})
+    dagg = ds.count() if isinstance(agg, count) else ds.mean("v")
+    for z in (1, 3):
+        n = 1 << z
+        cvs = ds.Canvas(256 * n, 256 * n, x_range=(-W, W), y_range=(-W, W))
+        import colorcet
+        expected = np.asarray(dtf.shade(cvs.points(df, "x", "y", dagg), cmap=colorcet.fire,
+                                        how=how).to_pil())
+        got = _stitch(out, z, n)
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1, f"zoom {z}"
+        assert (got[..., 3] > 0).sum() == (expected[..., 3] > 0).sum()
+
+
+def test_empty_tiles_skipped_and_metadata(tmp_path):
+    # all points in one small area: only a few tiles per level exist
+    rng = np.random.default_rng(1)
+    d = {"x": rng.uniform(1e6, 1.5e6, 5000), "y": rng.uniform(-2e6, -1.5e6, 5000)}
+    out = tmp_path / "p"
+    reports = tiles(d, "x", "y", out_dir=out, max_zoom=4, progress=False)
+    written = {z: sorted(os.listdir(out / str(z))) for z in range(5)}
+    assert written[0] == ["0"] and reports[0].tiles_written == 1
+    assert reports[4].tiles_written == sum(len(os.listdir(out / "4" / c)) for c in written[4])
+    assert reports[4].tiles_written <= 4
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["levels"]["4"]["tiles"] == reports[4].tiles_written
+    assert len(meta["levels"]["0"]["ticks"]) == 5
+    assert not any(n.endswith(".tmp") for _, _, files in os.walk(out) for n in files)
+
+
+def test_small_memory_budget_uses_several_passes_and_gives_the_same_tiles(tmp_path, geo_points):
+    a, b = tmp_path / "a", tmp_path / "b"
+    tiles(geo_points, "lon", "lat", out_dir=a, min_zoom=3, max_zoom=3, geo=True, progress=False)
+    rep = tiles(geo_points, "lon", "lat", out_dir=b, min_zoom=3, max_zoom=3, geo=True, progress=False,
+                memory_budget=3 * 2**20)
+    assert rep[0].passes > 1
+    for root, _, files in os.walk(a / "3"):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), a)
+            assert np.array_equal(_read(a / rel), _read(b / rel)), rel
+    assert sum(len(f) for _, _, f in os.walk(b / "3")) == rep[0].tiles_written
+
+
+def test_spilled_tiles_equal_in_memory_ones(tmp_path, geo_points, monkeypatch):
+    from gpu_render import tiles as T
+    a, b = tmp_path / "a", tmp_path / "b"
+    tiles(geo_points, "lon", "lat", out_dir=a, min_zoom=2, max_zoom=2, geo=True, progress=False)
+    orig = T._TileStore.__init__
+    monkeypatch.setattr(T._TileStore, "__init__", lambda self, budget: orig(self, 0))
+    tiles(geo_points, "lon", "lat", out_dir=b, min_zoom=2, max_zoom=2, geo=True, progress=False)
+    for root, _, files in os.walk(a / "2"):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), a)
+            assert np.array_equal(_read(a / rel), _read(b / rel))
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(max_zoom=25), "zoom"), (dict(min_zoom=3, max_zoom=2), "min_zoom"),
+    (dict(how="bogus"), "how"), (dict(cmap="nope_cmap"), "nope_cmap"),
+])
+def test_bad_arguments(tmp_path, geo_points, kwargs, msg):
+    with pytest.raises(RenderError, match=msg):
+        tiles(geo_points, "lon", "lat", out_dir=tmp_path / "x", geo=True, progress=False, **kwargs)
+
+
+def test_cli_tiles(tmp_path, geo_points, capsys):
+    import pandas as pd
+    from gpu_render.cli import main
+    src = tmp_path / "pts.parquet"
+    pd.DataFrame(geo_points).to_parquet(src)
+    out = tmp_path / "cli"
+    assert main(["tiles", str(src), "--x", "lon", "--y", "lat", "--geo", "--min-zoom", "0",
+                 "--max-zoom", "2", "-o", str(out), "--quiet"]) == 0
+    assert (out / "0" / "0" / "0.png").exists()
+    assert main(["tiles", str(src), "--x", "lon", "--y", "nope", "--geo", "-o", str(out)]) == 2
+    assert "nope" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["tiles", str(src), "--x", "lon", "--y", "lat", "--max-zoom", "30", "-o", str(out)])
