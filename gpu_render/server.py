@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from io import BytesIO
