@@ -72,7 +72,7 @@ def bench_in_memory(rows, repeat):
             print(f"{n:>11,} {name:<9} datashader {t_ds[0] * 1e3:8.1f} ms  gpu-render {t_gr[0] * 1e3:8.1f} ms"
                   f"  x{row['speedup']:.2f}  equal={same}", flush=True)
             out.append(row)
-        del df
+        df = None  # free before the next size
     return out
 
 

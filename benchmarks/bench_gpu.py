@@ -160,7 +160,7 @@ def main():
             _datashader_cudf(out, d, n, dist, w, h, timer, a)
             if n == a.cpu_size or (n == a.sizes[0] and a.cpu_size and a.cpu_size <= n):
                 _cpu_baseline(out, d, a.cpu_size, dist, cvs, aggs, a)
-            del d
+            d = None  # free device memory before the next size
             if not sim:
                 xp.get_default_memory_pool().free_all_blocks()
             _summarise(out, a.sizes)
