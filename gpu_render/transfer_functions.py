@@ -674,15 +674,19 @@ def _density_xp(xp, occupied, radius):
 
 
 def _densities(xp, occupied, max_px):
-    """Neighbour densities for spreading by px = 1, 2, ..., max_px, in that order."""
+    """Neighbour densities for spreading by px = 1, 2, ..., max_px, in that order (lazily)."""
     if xp is not np:
-        return (_density_xp(xp, occupied, 2 * px) for px in range(1, max_px + 1))
+        yield from (_density_xp(xp, occupied, 2 * px) for px in range(1, max_px + 1))
+        return
     from cpu_fallback import spread_kernels as K
-    count, hist = K.neighbour_hist(np.ascontiguousarray(occupied), 2 * max_px)
-    if count == 0:
-        return [np.inf] * max_px
-    near = np.cumsum(hist[1:])  # near[r - 1]: pixels with a neighbour within distance r
-    return [int(near[2 * px - 1]) / int(count) for px in range(1, max_px + 1)]
+    occupied = np.ascontiguousarray(occupied)
+    done = 0
+    for radius in sorted({2, 2 * max_px}):  # px=1 alone first: dense images stop there
+        count, hist = K.neighbour_hist(occupied, radius)
+        near = np.cumsum(hist[1:])  # near[r - 1]: pixels with a neighbour within distance r
+        for px in range(done + 1, radius // 2 + 1):
+            yield int(near[2 * px - 1]) / int(count) if count else np.inf
+        done = radius // 2
 
 
 def dynspread(img, threshold=0.5, max_px=3, shape='circle', how=None, name=None):
