@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_spread.py [--small] [--repeat N]
   --small (or GPU_RENDER_BENCH_SMALL=1): 480x270 image, for quick runs while developing.
 Each case is run once to warm up (numba compilation / cache load), then timed ``repeat`` times;
 the median is reported. Outputs are checked byte for byte against Datashader's before timing.
-Writes benchmarks/results/spread.json and prints a short table.
+Writes benchmarks/results/spread.json and spread.txt (a short table), and prints the table.
 """
 import argparse
 import json
@@ -66,6 +66,7 @@ def main():
     cases = [
         ('spread px=1', dense, lambda m, img: m.spread(img, px=1)),
         ('spread px=2', dense, lambda m, img: m.spread(img, px=2)),
+        ('spread px=1 add', dense, lambda m, img: m.spread(img, px=1, how='add')),
         ('dynspread (dense)', dense, lambda m, img: m.dynspread(img)),
         ('dynspread (sparse)', sparse, lambda m, img: m.dynspread(img, threshold=0.5, max_px=3)),
     ]
@@ -90,12 +91,17 @@ def main():
     with open(tmp, 'w') as f:
         json.dump(result, f, indent=2)
     os.replace(tmp, path)
-    print(f"spread benchmark {width}x{height}, median of {args.repeat} (occupied: "
-          + ', '.join(f'{k} {v:.0%}' for k, v in occupied.items()) + ')')
-    print(f"{'case':<20}{'ours ms':>10}{'datashader ms':>15}{'speedup':>9}")
-    for r in rows:
-        print(f"{r['case']:<20}{r['ours_ms']:>10.2f}{r['datashader_ms']:>15.2f}{r['speedup']:>8.2f}x")
-    print(f"wrote {path}")
+    lines = [f"spread benchmark {width}x{height}, median of {args.repeat} (occupied: "
+             + ', '.join(f'{k} {v:.1%}' for k, v in occupied.items()) + ')',
+             f"{'case':<20}{'ours ms':>10}{'datashader ms':>15}{'speedup':>9}"]
+    lines += [f"{r['case']:<20}{r['ours_ms']:>10.2f}{r['datashader_ms']:>15.2f}"
+              f"{r['speedup']:>8.2f}x" for r in rows]
+    table = os.path.join(HERE, 'results', 'spread.txt')
+    with open(table + '.tmp', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    os.replace(table + '.tmp', table)
+    print('\n'.join(lines))
+    print(f"wrote {path} and {table}")
 
 
 if __name__ == '__main__':

@@ -1,11 +1,14 @@
 """Numba CPU kernels for ``spread`` and ``dynspread`` (numpy arrays only).
 
 Design:
-- Spreading is split in bands of output rows: one thread builds a whole band, scattering into
-  it the source rows the stencil reaches, so bands are independent (``prange``) and no two
-  threads write the same pixel. Sources arrive in raster order (increasing row, then column), which is
-  the order in which Datashader's scatter loop merges them, so non-commutative operators
-  ('over', float 'add') give the same bytes.
+- Spreading is split in bands of output rows, each built whole from the source rows the stencil
+  reaches, so bands are independent and no two bands write the same pixel (bands could run in
+  ``prange``; the kernels are serial because on a busy 2-core machine numba's fork/join cost more
+  than it saved, and ``nogil`` lets callers run them on their own threads). Sources arrive in
+  raster order (increasing row, then column), which is the order in which Datashader's scatter
+  loop merges them, so non-commutative operators ('over', float 'add') give the same bytes.
+- 'over' with an opaque source returns the source itself (proved for all 256 channel values
+  at import), which skips the float work for the common fully opaque shaded image.
 - RGBA merging repeats Datashader's float64 formulas operation for operation; ``c / 255`` comes
   from a 256-entry table holding exactly those quotients.
 - ``neighbour_hist`` finds, for each occupied pixel, the Chebyshev distance to its nearest
@@ -25,7 +28,7 @@ ARRAY_OPS = {'add': ADD, 'max': MAX, 'min': MIN, 'source': SOURCE}
 # What counts as an empty aggregate pixel: NaN (floats), 0 (uint32), nothing (other ints).
 EMPTY_NAN, EMPTY_ZERO, EMPTY_NONE = range(3)
 
-BAND = 16  # output rows per parallel work item
+BAND = 16  # output rows per band
 _SCALED = np.arange(256, dtype=np.uint32) / 255  # float64, exactly (c & 255) / 255
 # 'over' with an opaque source yields channels min(255, uint32((c / 255) * 255)); where that
 # round trip returns every c unchanged (IEEE float64 does), the result is the source itself.
@@ -70,12 +73,12 @@ def _blend(op, src, dst, lut):
                  (factor * sb + db * da) / a, a)
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def _occupied_rows(img):
     """occupied[y]: row y of an RGBA image has a non-transparent pixel."""
     rows, cols = img.shape
     occupied = np.zeros(rows, np.bool_)
-    for y in nb.prange(rows):
+    for y in range(rows):
         for x in range(cols):
             if img[y, x] >> 24:
                 occupied[y] = True
@@ -97,13 +100,12 @@ def _mask_columns(mask):
     return cols, count
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def spread_image(img, mask, op, out):
     """Spread every non-transparent pixel of RGBA ``img`` over ``mask``, merging with ``op``.
 
-    Each band of BAND output rows is built by one thread from the source rows its stencil
-    reaches, in increasing row then column order (Datashader's order); transparent rows are
-    skipped whole.
+    Each band of BAND output rows is built from the source rows its stencil reaches, in
+    increasing row then column order (Datashader's order); transparent rows are skipped whole.
     """
     rows, cols = img.shape
     w = mask.shape[0]
@@ -111,7 +113,7 @@ def spread_image(img, mask, op, out):
     lut = _SCALED
     mcols, mcount = _mask_columns(mask)
     occupied = _occupied_rows(img)
-    for band in nb.prange((rows + BAND - 1) // BAND):
+    for band in range((rows + BAND - 1) // BAND):
         r0 = band * BAND
         r1 = min(r0 + BAND, rows)
         out[r0:r1, :] = 0
@@ -146,7 +148,7 @@ def _combine(op, src, dst):
     return src if src else dst
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def spread_array(agg, mask, op, empty, out):
     """Spread each layer of an (H, W, C) aggregate; ``out`` holds the fill value on entry.
 
@@ -158,7 +160,7 @@ def spread_array(agg, mask, op, empty, out):
     w = mask.shape[0]
     extra = w // 2
     mcols, mcount = _mask_columns(mask)
-    for band in nb.prange((rows + BAND - 1) // BAND):
+    for band in range((rows + BAND - 1) // BAND):
         r0 = band * BAND
         r1 = min(r0 + BAND, rows)
         for sy in range(max(r0 - extra, 0), min(r1 + extra, rows)):
@@ -187,13 +189,13 @@ def spread_array(agg, mask, op, empty, out):
                                 out[oy, ox, c] = _combine(op, el, acc)
 
 
-@nb.njit(parallel=True, **_JIT)
+@nb.njit(**_JIT)
 def neighbour_hist(occupied, radius):
     """(occupied count, hist): hist[d] = occupied pixels whose nearest other occupied pixel is
     at Chebyshev distance d (1 <= d <= radius); hist[0] counts those with none that close."""
     rows, cols = occupied.shape
     per_row = np.zeros((rows, radius + 1), np.int64)
-    for y in nb.prange(rows):
+    for y in range(rows):
         for x in range(cols):
             if not occupied[y, x]:
                 continue
