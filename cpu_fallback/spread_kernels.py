@@ -58,19 +58,19 @@ def _blend(op, src, dst, lut):
     if op == OVER:
         factor = 1 - sa
         a = sa + da * factor
-        if a == 0:
-            return np.uint32(0)
-        return _pack((sr * sa + dr * da * factor) / a, (sg * sa + dg * da * factor) / a,
-                     (sb * sa + db * da * factor) / a, a)
-    a = min(1.0, sa + da)
+        r, g, b = sr * sa + dr * da * factor, sg * sa + dg * da * factor, sb * sa + db * da * factor
+    else:
+        a = min(1.0, sa + da)
+        if op == ADD:
+            r, g, b = sr * sa + dr * da, sg * sa + dg * da, sb * sa + db * da
+        else:  # SATURATE
+            factor = min(sa, 1 - da)
+            r, g, b = factor * sr + dr * da, factor * sg + dg * da, factor * sb + db * da
     if a == 0:
         return np.uint32(0)
-    if op == ADD:
-        return _pack((sr * sa + dr * da) / a, (sg * sa + dg * da) / a,
-                     (sb * sa + db * da) / a, a)
-    factor = min(sa, 1 - da)
-    return _pack((factor * sr + dr * da) / a, (factor * sg + dg * da) / a,
-                 (factor * sb + db * da) / a, a)
+    if a != 1.0:  # x / 1.0 is exactly x: skip the divisions for (often) full alpha
+        r, g, b = r / a, g / a, b / a
+    return _pack(r, g, b, a)
 
 
 @nb.njit(**_JIT)
