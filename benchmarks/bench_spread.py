@@ -83,7 +83,7 @@ def main():
     result = {'benchmark': 'spread', 'width': width, 'height': height, 'repeat': args.repeat,
               'statistic': 'median after one warm-up call', 'occupied_fraction': occupied,
               'machine': {'cpus': os.cpu_count(), 'platform': platform.platform(),
-                          'numba_threads': __import__('numba').get_num_threads()},
+                          'note': 'both sides single-threaded numba; shared, busy machine'},
               'results': rows}
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     path = os.path.join(HERE, 'results', 'spread.json')
