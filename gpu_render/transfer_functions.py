@@ -571,7 +571,7 @@ class _Merge:
 
 
 def _spread_layer(xp, layer, stencil, how, is_image):
-    """Spread one 2D layer (image or aggregate) with ``stencil``."""
+    """Spread one 2D layer (image or aggregate) with ``stencil`` using xp array code."""
     kind = layer.dtype.kind
     if is_image:
         merge = _Merge(lambda x, s, d: _composite(x, s, d, how), lambda x, d: d == 0)
@@ -586,6 +586,41 @@ def _spread_layer(xp, layer, stencil, how, is_image):
         return _stamp(xp, layer, stencil, merge, layer != 0, 0)
     merge = _Merge(op, lambda x, d: xp.zeros(d.shape, dtype=bool))
     return _stamp(xp, layer, stencil, merge, xp.ones(layer.shape, dtype=bool), 0)
+
+
+def _spread_xp(xp, data, stencil, how, is_image):
+    """Array-namespace spreading (CuPy on the GPU, or numpy for dtypes the kernels lack)."""
+    if data.ndim == 2:
+        return _spread_layer(xp, data, stencil, how, is_image)
+    return xp.stack([_spread_layer(xp, data[:, :, k], stencil, how, is_image)
+                     for k in range(data.shape[2])], axis=2)
+
+
+def _spread_numba(data, stencil, how, is_image):
+    """Spread a numpy image or aggregate with the compiled CPU kernels."""
+    from cpu_fallback import spread_kernels as K
+    mask = np.ascontiguousarray(stencil, dtype=np.bool_)
+    if is_image:
+        out = np.empty(data.shape, dtype=np.uint32)
+        K.spread_image(np.ascontiguousarray(data, dtype=np.uint32), mask, K.IMAGE_OPS[how], out)
+        return out
+    if data.dtype == bool:  # Datashader adds/compares booleans as integers, then stores != 0
+        return _spread_numba(data.view(np.uint8), stencil, how, is_image).astype(bool)
+    if data.dtype.kind == 'f':
+        empty, fill = K.EMPTY_NAN, np.nan
+    else:
+        empty, fill = (K.EMPTY_ZERO if data.dtype == np.uint32 else K.EMPTY_NONE), 0
+    layers = data if data.ndim == 3 else data[:, :, None]
+    out = np.full(layers.shape, fill, dtype=data.dtype)
+    K.spread_array(np.ascontiguousarray(layers), mask, K.ARRAY_OPS[how], empty, out)
+    return out.reshape(data.shape)
+
+
+def _spread_data(xp, data, stencil, how, is_image):
+    """numpy data goes to the compiled CPU kernels, any other namespace (CuPy) to xp code."""
+    if xp is np and data.dtype != np.float16:
+        return _spread_numba(data, stencil, how, is_image)
+    return _spread_xp(xp, data, stencil, how, is_image)
 
 
 def spread(img, px=1, shape='circle', how=None, mask=None, name=None):
@@ -608,13 +643,7 @@ def spread(img, px=1, shape='circle', how=None, mask=None, name=None):
         stencil = stencil.astype(bool)
     how = ('over' if is_image else 'add') if how is None else how
     _check_op(how, is_image)
-    xp = get_xp(img.data)
-    data = img.data
-    if data.ndim == 2:
-        out = _spread_layer(xp, data, stencil, how, is_image)
-    else:
-        out = xp.stack([_spread_layer(xp, data[:, :, k], stencil, how, is_image)
-                        for k in range(data.shape[2])], axis=2)
+    out = _spread_data(get_xp(img.data), img.data, stencil, how, is_image)
     return img.__class__(out, dims=img.dims, coords=img.coords, name=name)
 
 
@@ -622,13 +651,13 @@ def _occupancy(xp, img):
     """Boolean (H, W) map of non-empty pixels of an image or aggregate."""
     data = img.data
     if isinstance(img, Image):
-        return ((data >> 24) & 255) != 0
+        return data >= xp.uint32(1 << 24)  # alpha byte != 0
     empty = xp.isnan(data) if data.dtype.kind == 'f' else data == 0
     full = ~empty
     return full.any(axis=2) if full.ndim == 3 else full
 
 
-def _density(xp, occupied, radius):
+def _density_xp(xp, occupied, radius):
     """Fraction of occupied pixels having another occupied pixel within ``radius``."""
     count = int(occupied.sum())
     if count == 0:
@@ -644,6 +673,22 @@ def _density(xp, occupied, radius):
     return int(((box > 1) & occupied).sum()) / count
 
 
+def _densities(xp, occupied, max_px):
+    """Neighbour densities for spreading by px = 1, 2, ..., max_px, in that order (lazily)."""
+    if xp is not np:
+        yield from (_density_xp(xp, occupied, 2 * px) for px in range(1, max_px + 1))
+        return
+    from cpu_fallback import spread_kernels as K
+    occupied = np.ascontiguousarray(occupied)
+    done = 0
+    for radius in sorted({2, 2 * max_px}):  # px=1 alone first: dense images stop there
+        count, hist = K.neighbour_hist(occupied, radius)
+        near = np.cumsum(hist[1:])  # near[r - 1]: pixels with a neighbour within distance r
+        for px in range(done + 1, radius // 2 + 1):
+            yield int(near[2 * px - 1]) / int(count) if count else np.inf
+        done = radius // 2
+
+
 def dynspread(img, threshold=0.5, max_px=3, shape='circle', how=None, name=None):
     """Spread by the largest px <= max_px that keeps the neighbour density <= threshold."""
     if not 0 <= threshold <= 1:
@@ -652,13 +697,13 @@ def dynspread(img, threshold=0.5, max_px=3, shape='circle', how=None, name=None)
         raise RenderError(f"max_px must be an integer >= 0, not {max_px!r}.")
     if not isinstance(img, xr.DataArray):
         raise RenderError(f"dynspread needs an Image or DataArray, not {type(img).__name__}.")
-    xp = get_xp(img.data)
-    occupied = _occupancy(xp, img)
     chosen = 0
-    for px in range(1, int(max_px) + 1):
-        if _density(xp, occupied, 2 * px) > threshold:
-            break
-        chosen = px
+    if max_px >= 1:
+        xp = get_xp(img.data)
+        for density in _densities(xp, _occupancy(xp, img), int(max_px)):
+            if density > threshold:
+                break
+            chosen += 1
     if chosen >= 1:
         return spread(img, chosen, shape=shape, how=how, name=name)
     return img
