@@ -50,6 +50,11 @@ class Table:
 
     kind = "table"
     names: list
+    streaming = False   # True for tables read chunk by chunk (files)
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        """Rows per chunk that fit ``budget_bytes``; None: the table is one in-memory chunk."""
+        return None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -60,8 +65,39 @@ class Table:
                 shown = ", ".join(map(repr, list(self.names)[:12]))
                 raise RenderError(f"column {c!r} not found in the {self.kind}; its columns are {shown}.")
 
+    @property
+    def num_rows(self):
+        """Rows when known without a pass over the data, else None."""
+        return len(self)
+
+    @property
+    def estimated_rows(self):
+        return self.num_rows
+
+    def dtype(self, name):
+        """The numpy dtype ``numeric(name)`` gives."""
+        return self.numeric(name).dtype
+
     def numeric(self, name: str) -> np.ndarray:
         return as_numeric(name, self._column(name))
+
+    def labels(self, name: str) -> list:
+        """The category labels of ``name`` (codes index into them)."""
+        return self.categorical(name)[1]
+
+    def ranges(self, axes: dict, backend=None):
+        """({column: (lo, hi)} of finite values, how they were found) for ``axes`` ({column: log?}),
+        log axes counting positive values only."""
+        out = {}
+        for col, log in axes.items():
+            arr = self.numeric(col)
+            if log:
+                arr = np.where(arr > 0, arr, np.nan)
+            if backend is not None and hasattr(backend, "bounds"):
+                out[col] = backend.bounds(arr)
+            else:
+                out[col] = (np.nanmin(arr), np.nanmax(arr)) if len(arr) else (np.inf, -np.inf)
+        return out, "the data"
 
     def categorical(self, name: str):
         """(codes, labels) of a category column."""
@@ -176,21 +212,6 @@ class ArrowTable(Table):
         return categorize(name, self._column(name))
 
 
-def _read_file(path: str, columns: list) -> ArrowTable:
-    """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow."""
-    import pyarrow as pa
-    from . import files
-    fmt = files.detect_format(path)
-    try:
-        table = files.read_columns(path, fmt, columns)
-    except RenderError:
-        raise
-    except (pa.ArrowInvalid, pa.ArrowKeyError, OSError, ValueError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RenderError(f"could not read {path} as {fmt}: {msg}") from None
-    return ArrowTable(table, kind=f"{fmt} file {path}")
-
-
 _ADAPTERS = (
     ("pandas", PandasTable),
     ("polars", PolarsTable),
@@ -198,10 +219,12 @@ _ADAPTERS = (
 )
 
 
-def open_table(source, columns: list) -> Table:
-    """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else."""
+def open_table(source, columns: list, *, skip_bad_rows=False) -> Table:
+    """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else.
+    Paths become streaming ``filetable.FileTable``s, read chunk by chunk."""
     if isinstance(source, (str, os.PathLike)):
-        table = _read_file(os.fspath(source), columns)
+        from .filetable import open_file
+        return open_file(os.fspath(source), columns, skip_bad_rows=skip_bad_rows)
     elif isinstance(source, dict):
         table = DictTable(source)
     else:
@@ -226,6 +249,42 @@ class MercatorTable(Table):
 
     def __len__(self):
         return len(self.base)
+
+    def __getattr__(self, name):   # file facts (notes, bad_rows, path, fmt...) of the base table
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def num_rows(self):
+        return self.base.num_rows
+
+    @property
+    def streaming(self):
+        return self.base.streaming
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        return self.base.chunk_rows_for(budget_bytes, n_columns)
+
+    @property
+    def estimated_rows(self):
+        return self.base.estimated_rows
+
+    def dtype(self, name):
+        return np.dtype(np.float64) if name in (self.x, self.y) else self.base.dtype(name)
+
+    def labels(self, name):
+        return self.base.labels(name)
+
+    def ranges(self, axes, backend=None):
+        from .utils import lnglat_to_meters
+        out, how = self.base.ranges(axes, backend)
+        for col, (lo, hi) in out.items():
+            if col == self.x:
+                out[col] = tuple(lnglat_to_meters(np.array([lo, hi]), 0.0)[0])
+            elif col == self.y:
+                out[col] = tuple(lnglat_to_meters(0.0, np.array([lo, hi]))[1])
+        return out, how
 
     def _project(self, cols):
         from .utils import lnglat_to_meters

@@ -1,0 +1,424 @@
+"""Streaming file tables: CSV (plain or gzip), Parquet (file, directory dataset, glob) and Arrow
+IPC/Feather, read in record batches of only the needed columns, never whole.
+
+- CSV: pyarrow's streaming reader with a block size derived from the chunk size; malformed rows
+  fail with their line number or, with ``skip_bad_rows``, are skipped and counted.
+- Parquet: a pyarrow dataset scanner with bounded read-ahead; row counts and column ranges come
+  from the footers' metadata and statistics; files of a dataset must agree on the needed columns.
+- Arrow IPC: memory-mapped, record batches sliced zero-copy.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import re
+
+import numpy as np
+
+from . import files
+from .errors import RenderError
+from .sources import Table
+
+MAX_CHUNK_ROWS = 1 << 22
+MIN_CHUNK_ROWS = 1 << 14
+# what pyarrow parses as a float (besides empty, which is null)
+_NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[nN]a[nN]|[iI]nf(inity)?)\s*$"
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def read_errors(path, fmt):
+    """Turn pyarrow / OS errors while reading ``path`` into one RenderError sentence."""
+    import pyarrow as pa
+    try:
+        yield
+    except RenderError:
+        raise
+    except (pa.ArrowException, OSError, EOFError, ValueError) as exc:
+        raise RenderError(f"could not read {path} as {fmt}: {_first_line(exc)}") from None
+
+
+def to_numeric(name, arr) -> np.ndarray:
+    """An Arrow array as float32/float64 numpy; nulls become NaN; zero-copy for floats without nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    t = arr.type
+    if pa.types.is_floating(t):
+        if t == pa.float16():
+            arr = arr.cast(pa.float32())
+        if arr.null_count:
+            arr = pc.fill_null(arr, float("nan"))
+        return arr.to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        arr = arr.cast(pa.float64())
+        if arr.null_count:
+            arr = pc.fill_null(arr, float("nan"))
+        return arr.to_numpy(zero_copy_only=False)
+    raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
+
+
+def _decode(arr):
+    import pyarrow as pa
+    if pa.types.is_dictionary(arr.type):
+        return arr.dictionary_decode()
+    return arr
+
+
+def _sort_key(v):
+    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
+
+
+class FileTable(Table):
+    """A file read in chunks; ``chunks`` yields ``(row0, {name: numpy array})``."""
+
+    streaming = True
+
+    def __init__(self, path: str, fmt: str, columns: list, *, skip_bad_rows=False):
+        self.path, self.fmt = path, fmt
+        self.kind = f"{fmt} file {path}"
+        self.skip_bad_rows = skip_bad_rows
+        self.bad_rows = 0
+        self._rows = None
+        self._labels = {}
+        self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
+        self.notes = []
+        with read_errors(path, fmt):
+            getattr(self, f"_open_{fmt.split()[0].lower()}")(columns)
+
+    # ---- opening ---------------------------------------------------------------------------
+    def _open_parquet(self, columns):
+        import pyarrow.parquet as pq
+        if any(ch in self.path for ch in "*?["):
+            paths = sorted(glob.glob(self.path))
+        elif os.path.isdir(self.path):
+            paths = sorted(p for p in glob.glob(os.path.join(self.path, "**", "*"), recursive=True)
+                           if os.path.isfile(p) and not os.path.basename(p).startswith(("_", ".")))
+        else:
+            paths = [self.path]
+        if not paths:
+            raise RenderError(f"no Parquet file found in {self.path}.")
+        self.files, self.meta = paths, []
+        for p in paths:
+            with read_errors(p, "Parquet"):
+                self.meta.append(pq.read_metadata(p))
+        self.schema = self.meta[0].schema.to_arrow_schema()
+        self.names = list(self.schema.names)
+        self.require(columns)
+        for p, md in zip(paths[1:], self.meta[1:]):
+            other = md.schema.to_arrow_schema()
+            for c in columns:
+                if c not in other.names:
+                    raise RenderError(f"the files of dataset {self.path} disagree: {p} has no column "
+                                      f"{c!r}, which {paths[0]} has.")
+                t0, t1 = self.schema.field(c).type, other.field(c).type
+                if t0 != t1:
+                    raise RenderError(f"the files of dataset {self.path} disagree on column {c!r}: "
+                                      f"it is {t0} in {paths[0]} but {t1} in {p}.")
+        self._rows = sum(md.num_rows for md in self.meta)
+        self.max_row_group = max((md.row_group(i).num_rows for md in self.meta
+                                  for i in range(md.num_row_groups)), default=0)
+
+    def _open_arrow(self, columns):
+        import pyarrow as pa
+        self._mmap = pa.memory_map(self.path)
+        try:
+            self._reader = pa.ipc.open_file(self._mmap)
+            self._batch_count = self._reader.num_record_batches
+            self._rows = sum(self._reader.get_batch(i).num_rows for i in range(self._batch_count))
+        except pa.ArrowInvalid:   # the streaming IPC format: rows are known only after a pass
+            self._mmap.seek(0)
+            self._reader = None
+        self.schema = (self._reader.schema if self._reader is not None
+                       else pa.ipc.open_stream(self._mmap).schema)
+        self.names = list(self.schema.names)
+        self.require(columns)
+
+    def _open_csv(self, columns):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        with pa.input_stream(self.path, compression="detect") as src, pcsv.open_csv(src) as reader:
+            self.schema = reader.schema
+        self.names = list(self.schema.names)
+        self.require(columns)
+        with pa.input_stream(self.path, compression="detect") as src:
+            sample = src.read(1 << 20)
+        lines = sample.count(b"\n")
+        self.row_bytes = max(8.0, len(sample) / max(lines, 1))
+        self.compressed = self.path.lower().endswith(".gz")
+
+    # ---- sizes -----------------------------------------------------------------------------
+    @property
+    def num_rows(self):
+        """Rows, when known without reading the data (CSV: after a first pass)."""
+        return self._rows
+
+    @property
+    def estimated_rows(self):
+        """Rows, or an estimate from the file size for plain CSV (None if not even that)."""
+        if self._rows is not None:
+            return self._rows
+        if self.fmt == "CSV" and not self.compressed:
+            return int(os.path.getsize(self.path) / self.row_bytes)
+        return None
+
+    def __len__(self):
+        if self._rows is None:
+            n = 0
+            for batch in self.batches([self.names[0]]):
+                n += batch.num_rows
+            self._rows = n
+        return self._rows
+
+    def dtype(self, name):
+        """The numpy dtype ``name`` is read as."""
+        import pyarrow as pa
+        t = self.schema.field(name).type
+        if t == pa.float32() or t == pa.float16():
+            return np.dtype(np.float32)
+        return np.dtype(np.float64)
+
+    def text_bytes_per_row(self):
+        return self.row_bytes if self.fmt == "CSV" else 0.0
+
+    # ---- batches ---------------------------------------------------------------------------
+    def batches(self, columns, chunk_rows=None, numeric=()):
+        """Record batches of ``columns`` (``numeric`` ones parsed as float64 from CSV)."""
+        with read_errors(self.path, self.fmt):
+            yield from getattr(self, f"_batches_{self.fmt.split()[0].lower()}")(
+                list(columns), chunk_rows or self.default_rows, set(numeric))
+
+    def _batches_parquet(self, columns, chunk_rows, numeric):
+        import pyarrow.dataset as pds
+        ds = pds.dataset(self.files, schema=self.schema, format="parquet")
+        # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
+        scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
+                             fragment_readahead=1, use_threads=True,
+                             fragment_scan_options=pds.ParquetFragmentScanOptions(pre_buffer=False))
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                yield batch
+
+    def _batches_arrow(self, columns, chunk_rows, numeric):
+        import pyarrow as pa
+        if self._reader is not None:
+            source = (self._reader.get_batch(i) for i in range(self._batch_count))
+        else:
+            self._mmap.seek(0)
+            source = iter(pa.ipc.open_stream(self._mmap))
+        for batch in source:
+            batch = batch.select(columns)
+            for r0 in range(0, batch.num_rows, chunk_rows):
+                yield batch.slice(r0, chunk_rows)
+
+    def _csv_options(self, columns, numeric, threads=True, as_text=()):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        def on_bad_row(row):
+            self.bad_rows += 1
+            return "skip"
+
+        types = {c: (pa.string() if c in as_text else pa.float64() if c in numeric
+                     else self.schema.field(c).type) for c in columns}
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads),
+                    parse_options=pcsv.ParseOptions(
+                        invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
+                    convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,
+                                                        strings_can_be_null=True))
+
+    def _csv_blocks(self, block):
+        """(first line number, buffer of whole lines) of about ``block`` bytes each, header skipped.
+
+        pyarrow's own streaming reader buffers up to 32 blocks ahead; reading our own blocks and
+        parsing each with the multithreaded ``read_csv`` keeps memory at about one block."""
+        import pyarrow as pa
+        line = 2
+        carry = b""
+        header = True
+        with pa.input_stream(self.path, compression="detect") as src:
+            while True:
+                data = src.read(block)
+                buf = carry + data if carry else data
+                end = len(data) == 0
+                del data
+                start = 0
+                if header:
+                    start = buf.find(b"\n") + 1
+                    if start == 0 and not end:   # a header longer than a block
+                        carry = buf
+                        continue
+                    header = False
+                    if start == 0:
+                        return
+                cut = len(buf) if end else buf.rfind(b"\n") + 1
+                if cut <= start and not end:
+                    carry = buf[start:]
+                    continue
+                if cut - start > 4096 or buf[start:cut].strip():   # read_csv rejects a blank block
+                    yield line, pa.py_buffer(buf)[start:cut]
+                line += buf.count(b"\n", start, cut)
+                if end:
+                    return
+                carry = buf[cut:]
+                del buf
+
+    def _batches_csv(self, columns, chunk_rows, numeric):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        self.bad_rows = 0
+        block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), 1 << 30))
+        opts = self._csv_options(columns, numeric)
+        for line0, body in self._csv_blocks(block):
+            try:
+                table = pcsv.read_csv(pa.BufferReader(body), **opts)
+            except pa.ArrowInvalid as exc:
+                table = self._bad_block(exc, line0, body, columns, numeric)
+            for batch in table.to_batches():
+                if batch.num_rows:
+                    yield batch
+
+    def _bad_block(self, exc, line0, body, columns, numeric):
+        """A block pyarrow could not read: salvage its good rows (skip_bad_rows) or fail naming
+        the line, found by re-reading the block single-threaded."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pcsv
+        msg = _first_line(exc)
+        conversion = "conversion error" in msg
+        if self.skip_bad_rows and conversion:
+            bad = list(numeric)
+            table = pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, as_text=bad))
+            keep = None
+            for c in bad:
+                col = table.column(c)
+                ok = pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _NUMBER))
+                keep = ok if keep is None else pc.and_(keep, ok)
+            keep = pc.fill_null(keep, True)
+            self.bad_rows += table.num_rows - pc.sum(keep).as_py()
+            table = table.filter(keep)
+            return pa.table({c: table.column(c).cast(pa.float64()) if c in bad else table.column(c)
+                             for c in table.column_names})
+        try:
+            pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, threads=False))
+        except pa.ArrowInvalid as exc2:
+            msg = _first_line(exc2)
+        m = re.search(r"Row #(\d+)", msg)
+        if m:
+            msg = msg.replace(m.group(0), f"line {line0 + int(m.group(1)) - 1}")
+        hint = " (skip_bad_rows=True / --skip-bad-rows skips such rows)"
+        raise RenderError(f"could not read {self.path} as CSV: {msg}{hint}") from None
+
+    # ---- the Table interface ----------------------------------------------------------------
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        """Rows per chunk so that the chunks in flight (being read, queued, aggregated, plus the
+        raw text being parsed for CSV) fit ``budget_bytes``."""
+        per_row = 8 * n_columns * 3 + self.text_bytes_per_row() * 3
+        if self.fmt == "Parquet":
+            per_row += 8 * n_columns    # the decoded row group a batch is sliced from
+        rows = int(budget_bytes / per_row)
+        self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
+        return self.default_rows
+
+    def chunks(self, numeric, categorical, chunk_rows=None):
+        cols = list(dict.fromkeys([*numeric, *categorical]))
+        labels = {c: self.labels(c) for c in categorical}
+        row0 = 0
+        for batch in self.batches(cols, chunk_rows, numeric):
+            out = {c: to_numeric(c, batch.column(c)) for c in numeric}
+            for c in categorical:
+                out[c] = self._codes(batch.column(c), labels[c])
+            yield row0, out
+            row0 += batch.num_rows
+        self._rows = row0
+
+    def numeric(self, name):
+        parts = [c[name] for _, c in self.chunks([name], [])]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def labels(self, name):
+        """Sorted distinct non-null values of ``name``, from a streaming pass (cached)."""
+        if name not in self._labels:
+            import pyarrow.compute as pc
+            seen = set()
+            n = 0
+            for batch in self.batches([name]):
+                n += batch.num_rows
+                seen.update(v for v in pc.unique(_decode(batch.column(name))).to_pylist()
+                            if v is not None and v == v)
+            self._rows = n
+            self._labels[name] = sorted(seen, key=_sort_key)
+        return self._labels[name]
+
+    def _codes(self, arr, labels):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        arr = _decode(arr)
+        idx = pc.index_in(arr, value_set=pa.array(labels, type=arr.type))
+        return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+    def categorical(self, name):
+        labels = self.labels(name)
+        parts = [c[name] for _, c in self.chunks([], [name])]
+        return (np.concatenate(parts) if parts else np.zeros(0, np.int32)), labels
+
+    def ranges(self, axes, backend=None):
+        """({column: (lo, hi)}, how) for ``axes`` ({column: log?}): from Parquet statistics when
+        every row group has them, otherwise from one streaming pass."""
+        stats = self._statistics(axes) if self.fmt == "Parquet" else None
+        if stats is not None:
+            return stats, "Parquet column statistics"
+        from cpu_fallback.kernels import finite_bounds
+        import numba
+        parts = numba.get_num_threads()
+        lo = {c: math.inf for c in axes}
+        hi = {c: -math.inf for c in axes}
+        n = 0
+        for batch in self.batches(list(axes), None, axes):
+            n += batch.num_rows
+            for c, log in axes.items():
+                a = np.ascontiguousarray(to_numeric(c, batch.column(c)))
+                if log:
+                    a = np.where(a > 0, a, np.nan)
+                blo, bhi = finite_bounds(a, parts)
+                lo[c], hi[c] = min(lo[c], blo), max(hi[c], bhi)
+        self._rows = n
+        return {c: (lo[c], hi[c]) for c in axes}, "a first pass over the data"
+
+    def _statistics(self, axes):
+        lo = {c: math.inf for c in axes}
+        hi = {c: -math.inf for c in axes}
+        for md in self.meta:
+            for i in range(md.num_row_groups):
+                rg = md.row_group(i)
+                if rg.num_rows == 0:
+                    continue
+                found = {}
+                for j in range(rg.num_columns):
+                    col = rg.column(j)
+                    if col.path_in_schema in axes:
+                        found[col.path_in_schema] = col.statistics
+                for c in axes:
+                    st = found.get(c)
+                    if st is None or not st.has_min_max or st.null_count == rg.num_rows:
+                        return None
+                    try:
+                        a, b = float(st.min), float(st.max)
+                    except (TypeError, ValueError):
+                        return None
+                    lo[c], hi[c] = min(lo[c], a), max(hi[c], b)
+        for c, log in axes.items():
+            if not (math.isfinite(lo[c]) and math.isfinite(hi[c])) or (log and lo[c] <= 0):
+                return None
+        return {c: (lo[c], hi[c]) for c in axes}
+
+
+def open_file(path: str, columns: list, *, skip_bad_rows=False) -> FileTable:
+    """A streaming table over the file at ``path`` able to give ``columns``."""
+    fmt = files.detect_format(path)
+    return FileTable(path, fmt, columns, skip_bad_rows=skip_bad_rows)
