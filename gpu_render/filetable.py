@@ -27,6 +27,26 @@ MIN_CHUNK_ROWS = 1 << 14
 _NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[nN]a[nN]|[iI]nf(inity)?)\s*$"
 
 
+def _find_newline(view, start, stop, first=False, step=1 << 16):
+    """Index of the first (``first``) or last newline of ``view[start:stop]``, or -1."""
+    if first:
+        for i in range(start, stop, step):
+            k = bytes(view[i:min(i + step, stop)]).find(b"\n")
+            if k >= 0:
+                return i + k
+        return -1
+    for i in range(stop, start, -step):
+        lo = max(start, i - step)
+        k = bytes(view[lo:i]).rfind(b"\n")
+        if k >= 0:
+            return lo + k
+    return -1
+
+
+def _count_newlines(view, start, stop, step=1 << 20) -> int:
+    return sum(bytes(view[i:min(i + step, stop)]).count(b"\n") for i in range(start, stop, step))
+
+
 def _first_line(exc) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -126,7 +146,10 @@ class FileTable(Table):
 
     def _open_arrow(self, columns):
         import pyarrow as pa
-        self._mmap = pa.memory_map(self.path)
+        import mmap
+        with open(self.path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._mmap = pa.BufferReader(pa.py_buffer(self._map))   # zero-copy over the mapping
         try:
             self._reader = pa.ipc.open_file(self._mmap)
             self._batch_count = self._reader.num_record_batches
@@ -215,6 +238,14 @@ class FileTable(Table):
             batch = batch.select(columns)
             for r0 in range(0, batch.num_rows, chunk_rows):
                 yield batch.slice(r0, chunk_rows)
+                self._release_pages()
+
+    def _release_pages(self):
+        """Drop the mapped pages already read from this process's memory (they stay in the page
+        cache; a page still in use is simply read again), so RSS stays bounded."""
+        import mmap
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def _csv_options(self, columns, numeric, threads=True, as_text=()):
         import pyarrow as pa
@@ -236,37 +267,40 @@ class FileTable(Table):
         """(first line number, buffer of whole lines) of about ``block`` bytes each, header skipped.
 
         pyarrow's own streaming reader buffers up to 32 blocks ahead; reading our own blocks and
-        parsing each with the multithreaded ``read_csv`` keeps memory at about one block."""
+        parsing each with the multithreaded ``read_csv`` keeps memory at about one block. Blocks
+        live in Arrow's memory pool (not Python bytes, whose freed pages glibc keeps)."""
         import pyarrow as pa
         line = 2
         carry = b""
         header = True
         with pa.input_stream(self.path, compression="detect") as src:
             while True:
-                data = src.read(block)
-                buf = carry + data if carry else data
-                end = len(data) == 0
-                del data
+                buf = pa.allocate_buffer(len(carry) + block)
+                view = memoryview(buf).cast("B")
+                view[:len(carry)] = carry
+                got = src.readinto(view[len(carry):])
+                size = len(carry) + got
+                end = got == 0
                 start = 0
                 if header:
-                    start = buf.find(b"\n") + 1
+                    start = _find_newline(view, 0, size, first=True) + 1
                     if start == 0 and not end:   # a header longer than a block
-                        carry = buf
+                        carry = bytes(view[:size])
                         continue
                     header = False
                     if start == 0:
                         return
-                cut = len(buf) if end else buf.rfind(b"\n") + 1
+                cut = size if end else _find_newline(view, start, size) + 1
                 if cut <= start and not end:
-                    carry = buf[start:]
+                    carry = bytes(view[start:size])
                     continue
-                if cut - start > 4096 or buf[start:cut].strip():   # read_csv rejects a blank block
-                    yield line, pa.py_buffer(buf)[start:cut]
-                line += buf.count(b"\n", start, cut)
+                if cut - start > 4096 or bytes(view[start:cut]).strip():   # read_csv rejects blanks
+                    yield line, buf.slice(start, cut - start)
+                line += _count_newlines(view, start, cut)
                 if end:
                     return
-                carry = buf[cut:]
-                del buf
+                carry = bytes(view[cut:size])
+                del view, buf
 
     def _batches_csv(self, columns, chunk_rows, numeric):
         import pyarrow as pa
@@ -318,9 +352,11 @@ class FileTable(Table):
     def chunk_rows_for(self, budget_bytes, n_columns):
         """Rows per chunk so that the chunks in flight (being read, queued, aggregated, plus the
         raw text being parsed for CSV) fit ``budget_bytes``."""
-        per_row = 8 * n_columns * 3 + self.text_bytes_per_row() * 3
-        if self.fmt == "Parquet":
-            per_row += 8 * n_columns    # the decoded row group a batch is sliced from
+        # measured: a CSV block is held twice while cut at a line end, and parsing it takes about
+        # as much again plus allocator slack; decoded Parquet pages add about a chunk
+        per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 5
+        if self.fmt == "Parquet":   # compressed and decoded pages, dictionary buffers
+            per_row += 8 * n_columns * 4
         rows = int(budget_bytes / per_row)
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
