@@ -313,7 +313,9 @@ class FileTable(Table):
                 table = pcsv.read_csv(pa.BufferReader(body), **opts)
             except pa.ArrowInvalid as exc:
                 table = self._bad_block(exc, line0, body, columns, numeric)
-            for batch in table.to_batches():
+            del body
+            # read_csv returns one small batch per internal 1 MB block: one chunk per block instead
+            for batch in table.combine_chunks().to_batches():
                 if batch.num_rows:
                     yield batch
 
@@ -357,7 +359,7 @@ class FileTable(Table):
         per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 5
         if self.fmt == "Parquet":   # compressed and decoded pages, dictionary buffers
             per_row += 8 * n_columns * 4
-        rows = int(budget_bytes / per_row)
+        rows = int(0.7 * budget_bytes / per_row)   # 30% headroom for allocator slack
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
 

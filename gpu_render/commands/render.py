@@ -29,7 +29,7 @@ def run(args) -> int:
     out = C.check_output(args.output)
     agg = reductions.parse(args.agg)
     resolve_cmap(args.cmap)  # an unknown colormap fails before any data is read
-    prof = Profile().start() if args.profile else None
+    prof = Profile().start(args.backend) if args.profile else None
     t0 = time.perf_counter()
     try:
         img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
