@@ -63,7 +63,8 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
     bar = progress_bar.bar(table.estimated_rows, progress, desc="converting")
     try:
         if fmt == "Parquet":
-            writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_statistics=True)
+            writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_statistics=True,
+                                      write_page_checksum=True)
         else:
             writer = pa.ipc.new_file(tmp, schema)
         with writer:

@@ -23,6 +23,25 @@ from .sources import Table
 
 MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14
+READER_OVERHEAD = 16 * 2**20
+THREADED_BUDGET = 256 * 2**20   # below it, Parquet decodes on one thread (each keeps buffers)
+
+
+def pool():
+    """Arrow's jemalloc pool, set to return freed memory at once: with it, a file's RSS follows
+    the memory budget (pyarrow's default mimalloc pool keeps tens of MiB per thread)."""
+    import pyarrow as pa
+    global _POOL
+    if _POOL is None:
+        try:
+            _POOL = pa.jemalloc_memory_pool()
+            pa.jemalloc_set_decay_ms(0)
+        except (NotImplementedError, pa.ArrowNotImplementedError):
+            _POOL = pa.default_memory_pool()
+    return _POOL
+
+
+_POOL = None
 # what pyarrow parses as a float (besides empty, which is null)
 _NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[nN]a[nN]|[iI]nf(inity)?)\s*$"
 
@@ -41,10 +60,6 @@ def _find_newline(view, start, stop, first=False, step=1 << 16):
         if k >= 0:
             return lo + k
     return -1
-
-
-def _count_newlines(view, start, stop, step=1 << 20) -> int:
-    return sum(bytes(view[i:min(i + step, stop)]).count(b"\n") for i in range(start, stop, step))
 
 
 def _first_line(exc) -> str:
@@ -73,14 +88,22 @@ def to_numeric(name, arr) -> np.ndarray:
         if t == pa.float16():
             arr = arr.cast(pa.float32())
         if arr.null_count:
-            arr = pc.fill_null(arr, float("nan"))
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool())
         return arr.to_numpy(zero_copy_only=False)
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
-        arr = arr.cast(pa.float64())
+        arr = pc.cast(arr, pa.float64(), memory_pool=pool())
         if arr.null_count:
-            arr = pc.fill_null(arr, float("nan"))
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool())
         return arr.to_numpy(zero_copy_only=False)
     raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
+
+
+def narrow(values: np.ndarray) -> np.ndarray:
+    """float64 -> float32, allocated from ``pool()`` like the rest of a file's chunks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    out = pc.cast(pa.array(values), pa.float32(), safe=False, memory_pool=pool())
+    return out.to_numpy(zero_copy_only=False)
 
 
 def _decode(arr):
@@ -107,6 +130,7 @@ class FileTable(Table):
         self._rows = None
         self._labels = {}
         self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
+        self.threads = True
         self.notes = []
         with read_errors(path, fmt):
             getattr(self, f"_open_{fmt.split()[0].lower()}")(columns)
@@ -165,7 +189,9 @@ class FileTable(Table):
     def _open_csv(self, columns):
         import pyarrow as pa
         import pyarrow.csv as pcsv
-        with pa.input_stream(self.path, compression="detect") as src, pcsv.open_csv(src) as reader:
+        sniff = pcsv.ParseOptions(invalid_row_handler=lambda row: "skip")   # bad rows: when read
+        with pa.input_stream(self.path, compression="detect") as src, \
+                pcsv.open_csv(src, parse_options=sniff) as reader:
             self.schema = reader.schema
         self.names = list(self.schema.names)
         self.require(columns)
@@ -221,8 +247,9 @@ class FileTable(Table):
         ds = pds.dataset(self.files, schema=self.schema, format="parquet")
         # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
         scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
-                             fragment_readahead=1, use_threads=True,
-                             fragment_scan_options=pds.ParquetFragmentScanOptions(pre_buffer=False))
+                             fragment_readahead=1, use_threads=self.threads, memory_pool=pool(),
+                             fragment_scan_options=pds.ParquetFragmentScanOptions(
+                                 pre_buffer=False, page_checksum_verification=True))
         for batch in scanner.to_batches():
             if batch.num_rows:
                 yield batch
@@ -264,18 +291,17 @@ class FileTable(Table):
                                                         strings_can_be_null=True))
 
     def _csv_blocks(self, block):
-        """(first line number, buffer of whole lines) of about ``block`` bytes each, header skipped.
+        """Buffers of whole lines, about ``block`` bytes each, the header skipped.
 
         pyarrow's own streaming reader buffers up to 32 blocks ahead; reading our own blocks and
         parsing each with the multithreaded ``read_csv`` keeps memory at about one block. Blocks
         live in Arrow's memory pool (not Python bytes, whose freed pages glibc keeps)."""
         import pyarrow as pa
-        line = 2
         carry = b""
         header = True
         with pa.input_stream(self.path, compression="detect") as src:
             while True:
-                buf = pa.allocate_buffer(len(carry) + block)
+                buf = pa.allocate_buffer(len(carry) + block, memory_pool=pool())
                 view = memoryview(buf).cast("B")
                 view[:len(carry)] = carry
                 got = src.readinto(view[len(carry):])
@@ -295,8 +321,7 @@ class FileTable(Table):
                     carry = bytes(view[start:size])
                     continue
                 if cut - start > 4096 or bytes(view[start:cut]).strip():   # read_csv rejects blanks
-                    yield line, buf.slice(start, cut - start)
-                line += _count_newlines(view, start, cut)
+                    yield buf.slice(start, cut - start)
                 if end:
                     return
                 carry = bytes(view[cut:size])
@@ -308,14 +333,17 @@ class FileTable(Table):
         self.bad_rows = 0
         block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), 1 << 30))
         opts = self._csv_options(columns, numeric)
-        for line0, body in self._csv_blocks(block):
+        rows = 0   # data rows before this block, read or skipped: the line of a bad row follows
+        for body in self._csv_blocks(block):
+            line0 = 2 + rows + self.bad_rows   # (blank lines, which pyarrow ignores, are not counted)
             try:
-                table = pcsv.read_csv(pa.BufferReader(body), **opts)
+                table = pcsv.read_csv(pa.BufferReader(body), memory_pool=pool(), **opts)
             except pa.ArrowInvalid as exc:
                 table = self._bad_block(exc, line0, body, columns, numeric)
             del body
             # read_csv returns one small batch per internal 1 MB block: one chunk per block instead
-            for batch in table.combine_chunks().to_batches():
+            rows += table.num_rows
+            for batch in table.combine_chunks(memory_pool=pool()).to_batches():
                 if batch.num_rows:
                     yield batch
 
@@ -359,7 +387,9 @@ class FileTable(Table):
         per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 5
         if self.fmt == "Parquet":   # compressed and decoded pages, dictionary buffers
             per_row += 8 * n_columns * 4
-        rows = int(0.7 * budget_bytes / per_row)   # 30% headroom for allocator slack
+        # 30% headroom for allocator slack, and about 16 MiB that reader threads keep cached
+        rows = int((0.7 * budget_bytes - READER_OVERHEAD) / per_row)
+        self.threads = budget_bytes >= THREADED_BUDGET
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
 
@@ -398,7 +428,8 @@ class FileTable(Table):
         import pyarrow.compute as pc
         arr = _decode(arr)
         idx = pc.index_in(arr, value_set=pa.array(labels, type=arr.type))
-        return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        idx = pc.coalesce(idx, pa.scalar(-1, idx.type), memory_pool=pool())
+        return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
     def categorical(self, name):
         labels = self.labels(name)

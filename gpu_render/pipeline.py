@@ -17,6 +17,7 @@ from . import planes as P
 from . import progress
 from .axes import Viewport, expand_bounds
 from .errors import RenderError
+from .filetable import narrow
 from .memory import fmt_bytes
 from .prefetch import prefetch
 from .profiling import NO_PROFILE
@@ -166,7 +167,7 @@ def _host_chunks(job):
     for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
         for c in job.float32:
             if cols[c].dtype == np.float64:
-                cols[c] = cols[c].astype(np.float32)
+                cols[c] = narrow(cols[c])
         yield row0, cols
 
 
