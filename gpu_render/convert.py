@@ -22,8 +22,18 @@ ROW_GROUP_ROWS = 1 << 20
 
 
 def _write(writer, table):
-    """Write one table (a Parquet row group, or IPC record batches); a seam for tests."""
+    """Write one table (whole Parquet row groups, or IPC record batches); a seam for tests."""
     writer.write_table(table)
+
+
+def _parquet_writer(path, schema, group_rows):
+    import pyarrow.parquet as pq
+
+    class Writer(pq.ParquetWriter):
+        def write_table(self, table, row_group_size=None):
+            super().write_table(table, row_group_size=group_rows)
+
+    return Writer(path, schema, compression="snappy", write_statistics=True, write_page_checksum=True)
 
 
 def _out_format(path):
@@ -40,7 +50,6 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
             skip_bad_rows=False, row_group_rows=None, progress=None) -> dict:
     """Convert ``src`` to ``out`` (.parquet or .arrow/.feather); returns a summary dict."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     fmt = _out_format(out)
     if os.path.abspath(src) == os.path.abspath(out):
@@ -63,8 +72,7 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
     bar = progress_bar.bar(table.estimated_rows, progress, desc="converting")
     try:
         if fmt == "Parquet":
-            writer = pq.ParquetWriter(tmp, schema, compression="snappy", write_statistics=True,
-                                      write_page_checksum=True)
+            writer = _parquet_writer(tmp, schema, group_rows)
         else:
             writer = pa.ipc.new_file(tmp, schema)
         with writer:
@@ -76,10 +84,13 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
                 pending.append(batch)
                 pending_rows += batch.num_rows
                 if pending_rows >= group_rows or fmt != "Parquet":
-                    _write(writer, pa.Table.from_batches(pending, schema))
-                    rows += pending_rows
-                    bar.update(pending_rows)
-                    pending, pending_rows = [], 0
+                    whole = pending_rows if fmt != "Parquet" else pending_rows // group_rows * group_rows
+                    data = pa.Table.from_batches(pending, schema)
+                    _write(writer, data.slice(0, whole))
+                    rows += whole
+                    bar.update(whole)
+                    pending = data.slice(whole).to_batches()
+                    pending_rows -= whole
             if pending:
                 _write(writer, pa.Table.from_batches(pending, schema))
                 rows += pending_rows

@@ -284,7 +284,7 @@ class FileTable(Table):
 
         types = {c: (pa.string() if c in as_text else pa.float64() if c in numeric
                      else self.schema.field(c).type) for c in columns}
-        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads),
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads and self.threads),
                     parse_options=pcsv.ParseOptions(
                         invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
                     convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,

@@ -121,10 +121,10 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, memor
         raise RenderError(f"x and y must be column names, got x={x!r}, y={y!r}.")
     prof = profile or NO_PROFILE
     named, is_summary = _named(agg)
-    be = B.select(backend)
-    budget = M.budget(memory_limit, be)
     cols = [x, y] + [c for r in named.values() for c in r.columns()]
     with prof.stage("open"):
+        be = B.select(backend)
+        budget = M.budget(memory_limit, be)
         table = open_table(source, list(dict.fromkeys(cols)), skip_bad_rows=skip_bad_rows)
         if wrap_table is not None:
             table = wrap_table(table)
@@ -140,6 +140,13 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, memor
             if not labels:
                 raise RenderError(f"category column {c!r} has no non-null values.")
         x_range, y_range = _ranges(canvas, be, table, x, y, notes)
+    with prof.stage("plan"):
+        return _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
+                     notes, budget, memory_limit, float32, cat_cols, progress, prof)
+
+
+def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range, notes, budget,
+          memory_limit, float32, cat_cols, progress, prof):
     logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     f32 = _float32_columns(vp, table, x, y, notes) if (float32 and table.streaming) else ()

@@ -2,7 +2,8 @@
 advice measured on the user's own data.
 
 Stages are timed on the main thread's critical path, so they add up to the wall time:
-``open`` (file metadata), ``scan`` (a first pass for ranges or categories), ``read`` (waiting for
+``open`` (backend, budget, file metadata), ``scan`` (a first pass for ranges or categories), ``plan`` (the plan and
+chunk sizes), ``read`` (waiting for
 the next chunk; the reader runs ahead in a thread, its own busy time is ``read_busy``),
 ``transfer`` (to the device), ``aggregate``, ``finalize``, ``shade``, ``encode``.
 When profiling is off the pipeline uses ``NO_PROFILE``, whose stages cost one function call.
@@ -15,7 +16,7 @@ import time
 
 from .memory import fmt_bytes
 
-STAGES = ("open", "scan", "read", "transfer", "aggregate", "finalize", "shade", "encode")
+STAGES = ("open", "scan", "plan", "read", "transfer", "aggregate", "finalize", "shade", "encode")
 
 
 class _NoProfile:
@@ -205,11 +206,10 @@ def warm_up(backend="auto") -> float:
     and not one-off Python imports; returns the seconds it took."""
     t0 = time.perf_counter()
     import numpy as np
-    from . import transfer_functions  # noqa: F401  (imports xarray, PIL, colormaps)
-    from .canvas import Canvas
+    from .render import render
     for dtype in (np.float64, np.float32):
-        pts = {"x": np.zeros(2, dtype), "y": np.ones(2, dtype)}
-        Canvas(2, 2).points(pts, "x", "y", backend=backend)
+        pts = {"x": np.arange(3, dtype=dtype), "y": np.arange(3, dtype=dtype)}
+        render(pts, "x", "y", width=4, height=4, backend=backend).to_bytesio("png")
     return time.perf_counter() - t0
 
 

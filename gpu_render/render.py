@@ -1,8 +1,12 @@
 """``render``: the one-call path from a source to a shaded image."""
 from __future__ import annotations
 
+import sys
+import types
+
 from .canvas import Canvas
 from .errors import RenderError
+from .profiling import NO_PROFILE
 from .reductions import count
 
 
@@ -38,7 +42,9 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
                            wrap_table=wrap, **file_options)
     result = pipeline.run(job)
-    if not bool(_has_data(result)):
+    with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
+        empty = not bool(_has_data(result))
+    if empty:
         vp = job.plan.viewport
         raise RenderError(f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
                           f"y_range={vp.y_range}; nothing to draw.")
@@ -63,7 +69,6 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     ``float32``, ``skip_bad_rows``, ``progress`` and ``profile`` (a ``profiling.Profile``).
     """
     from . import transfer_functions as tf
-    from .profiling import NO_PROFILE
 
     result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
                        memory_limit=memory_limit, float32=float32, skip_bad_rows=skip_bad_rows,
@@ -77,3 +82,14 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     if "notes" in result.attrs:
         img.attrs["notes"] = result.attrs["notes"]
     return img
+
+
+class _CallableModule(types.ModuleType):
+    """``gpu_render.render`` is both this module and the function: importing the module makes it
+    the package attribute, so the module calls ``render`` when called."""
+
+    def __call__(self, *args, **kwargs):
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
