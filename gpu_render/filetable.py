@@ -24,6 +24,7 @@ from .sources import Table
 MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14
 READER_OVERHEAD = 16 * 2**20
+CSV_BLOCK = 16 * 2**20   # bytes of CSV parsed at once: larger blocks overlap reading less
 THREADED_BUDGET = 256 * 2**20   # below it, Parquet decodes on one thread (each keeps buffers)
 
 
@@ -106,6 +107,30 @@ def narrow(values: np.ndarray) -> np.ndarray:
     return out.to_numpy(zero_copy_only=False)
 
 
+def _coalesce(batches, rows):
+    """Batches joined up to about ``rows`` rows (Parquet yields at most a row group per batch,
+    and many small chunks cost a kernel launch each)."""
+    import pyarrow as pa
+    pending, n = [], 0
+    for b in batches:
+        pending.append(b)
+        n += b.num_rows
+        if n >= rows // 2:
+            yield pending[0] if len(pending) == 1 else \
+                pa.Table.from_batches(pending).combine_chunks(memory_pool=pool()).to_batches()[0]
+            pending, n = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool()).to_batches()[0]
+
+
+def _touch(batch):
+    """Fault in the mapped pages of ``batch`` here (the reader thread), not in the kernels."""
+    for col in batch.columns:
+        for buf in col.buffers():
+            if buf is not None and buf.size:
+                int(np.frombuffer(buf, np.uint8)[::4096].sum())
+
+
 def _decode(arr):
     import pyarrow as pa
     if pa.types.is_dictionary(arr.type):
@@ -131,6 +156,8 @@ class FileTable(Table):
         self._labels = {}
         self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
         self.threads = True
+        self.budget_bytes = 256 * 2**20
+        self._mapped_since_release = 0
         self.notes = []
         with read_errors(path, fmt):
             getattr(self, f"_open_{fmt.split()[0].lower()}")(columns)
@@ -264,8 +291,13 @@ class FileTable(Table):
         for batch in source:
             batch = batch.select(columns)
             for r0 in range(0, batch.num_rows, chunk_rows):
-                yield batch.slice(r0, chunk_rows)
-                self._release_pages()
+                part = batch.slice(r0, chunk_rows)
+                _touch(part)
+                yield part
+                self._mapped_since_release += part.nbytes
+                if self._mapped_since_release > self.budget_bytes // 4:
+                    self._release_pages()
+                    self._mapped_since_release = 0
 
     def _release_pages(self):
         """Drop the mapped pages already read from this process's memory (they stay in the page
@@ -331,10 +363,11 @@ class FileTable(Table):
         import pyarrow as pa
         import pyarrow.csv as pcsv
         self.bad_rows = 0
-        block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), 1 << 30))
+        from .prefetch import prefetch
+        block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), CSV_BLOCK))
         opts = self._csv_options(columns, numeric)
         rows = 0   # data rows before this block, read or skipped: the line of a bad row follows
-        for body in self._csv_blocks(block):
+        for body in prefetch(self._csv_blocks(block), depth=1):   # the next block is read meanwhile
             line0 = 2 + rows + self.bad_rows   # (blank lines, which pyarrow ignores, are not counted)
             try:
                 table = pcsv.read_csv(pa.BufferReader(body), memory_pool=pool(), **opts)
@@ -384,12 +417,13 @@ class FileTable(Table):
         raw text being parsed for CSV) fit ``budget_bytes``."""
         # measured: a CSV block is held twice while cut at a line end, and parsing it takes about
         # as much again plus allocator slack; decoded Parquet pages add about a chunk
-        per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 5
+        per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 7
         if self.fmt == "Parquet":   # compressed and decoded pages, dictionary buffers
             per_row += 8 * n_columns * 4
         # 30% headroom for allocator slack, and about 16 MiB that reader threads keep cached
         rows = int((0.7 * budget_bytes - READER_OVERHEAD) / per_row)
         self.threads = budget_bytes >= THREADED_BUDGET
+        self.budget_bytes = budget_bytes
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
 
@@ -397,7 +431,10 @@ class FileTable(Table):
         cols = list(dict.fromkeys([*numeric, *categorical]))
         labels = {c: self.labels(c) for c in categorical}
         row0 = 0
-        for batch in self.batches(cols, chunk_rows, numeric):
+        batches = self.batches(cols, chunk_rows, numeric)
+        if self.fmt == "Parquet" and chunk_rows:
+            batches = _coalesce(batches, chunk_rows)
+        for batch in batches:
             out = {c: to_numeric(c, batch.column(c)) for c in numeric}
             for c in categorical:
                 out[c] = self._codes(batch.column(c), labels[c])

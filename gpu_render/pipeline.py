@@ -182,13 +182,15 @@ def accumulate(job: Job, partial=None, chunks=None):
     """Aggregate ``chunks`` ((row0, {name: host array}) pairs; default: the job's table, read
     ahead in a thread for streaming tables) into a partial."""
     be, plan, prof = job.backend, job.plan, job.profile
-    partial = be.new_partial(plan) if partial is None else partial
+    with prof.stage("aggregate"):
+        partial = be.new_partial(plan) if partial is None else partial
     reader = None
-    if chunks is None:
-        chunks = _host_chunks(job)
-        if job.table.streaming:
-            chunks = reader = prefetch(chunks, depth=1)
-    bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
+    with prof.stage("read"):
+        if chunks is None:
+            chunks = _host_chunks(job)
+            if job.table.streaming:
+                chunks = reader = prefetch(chunks, depth=1)
+        bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
     sync = getattr(be, "synchronize", None) if prof.enabled else None
     it = iter(chunks)
     try:
@@ -210,11 +212,12 @@ def accumulate(job: Job, partial=None, chunks=None):
             if prof.enabled:
                 prof.chunks += 1
     finally:
-        bar.close()
-        if reader is not None:
-            reader.close()
-            if prof.enabled:
-                prof.read_busy += reader.busy
+        with prof.stage("read"):
+            bar.close()
+            if reader is not None:
+                reader.close()
+                if prof.enabled:
+                    prof.read_busy += reader.busy
     return partial
 
 
