@@ -34,6 +34,14 @@ class Backend(Protocol):
     def describe(self) -> dict:
         """Device, memory and library versions, for ``info()``."""
 
+    # Optional, found with getattr by the file-streaming pipeline:
+    #   upload(columns: dict) -> dict   start copying a host chunk to the device (pinned staging
+    #                                   buffers, a copy stream); called from the reader thread
+    #   synchronize()                   wait for queued kernels (used when profiling)
+    #   peak_bytes() -> int             peak device memory, for profiles
+    #   narrow_float64 = True           float64 file coordinates are narrowed to float32 by
+    #                                   default (where under 1/16 pixel): worth it on a GPU
+
 
 # Probes return (backend or None, reason). Modules are imported only when probed.
 _PROBES = {"gpu": "gpu_render.gpu.backend", "cpu": "cpu_fallback.backend"}

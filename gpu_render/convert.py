@@ -94,6 +94,9 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
             if pending:
                 _write(writer, pa.Table.from_batches(pending, schema))
                 rows += pending_rows
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)    # mkstemp made it private; give it a normal file's mode
         os.replace(tmp, out)
     except OSError as exc:
         _remove(tmp)

@@ -25,12 +25,13 @@ MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14
 READER_OVERHEAD = 16 * 2**20
 CSV_BLOCK = 16 * 2**20   # bytes of CSV parsed at once: larger blocks overlap reading less
-THREADED_BUDGET = 256 * 2**20   # below it, Parquet decodes on one thread (each keeps buffers)
+LEAN_BELOW = 128 * 2**20   # under this budget, files are read lean: see FileTable.chunk_rows_for
 
 
-def pool():
+def lean_pool():
     """Arrow's jemalloc pool, set to return freed memory at once: with it, a file's RSS follows
-    the memory budget (pyarrow's default mimalloc pool keeps tens of MiB per thread)."""
+    a small memory budget (pyarrow's default mimalloc pool keeps tens of MiB per thread), at the
+    cost of page faults on every new buffer (CSV parsing measured about 40% slower)."""
     import pyarrow as pa
     global _POOL
     if _POOL is None:
@@ -80,7 +81,7 @@ def read_errors(path, fmt):
         raise RenderError(f"could not read {path} as {fmt}: {_first_line(exc)}") from None
 
 
-def to_numeric(name, arr) -> np.ndarray:
+def to_numeric(name, arr, pool=None) -> np.ndarray:
     """An Arrow array as float32/float64 numpy; nulls become NaN; zero-copy for floats without nulls."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -89,25 +90,25 @@ def to_numeric(name, arr) -> np.ndarray:
         if t == pa.float16():
             arr = arr.cast(pa.float32())
         if arr.null_count:
-            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool())
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return arr.to_numpy(zero_copy_only=False)
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
-        arr = pc.cast(arr, pa.float64(), memory_pool=pool())
+        arr = pc.cast(arr, pa.float64(), memory_pool=pool)
         if arr.null_count:
-            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool())
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return arr.to_numpy(zero_copy_only=False)
     raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
 
 
-def narrow(values: np.ndarray) -> np.ndarray:
-    """float64 -> float32, allocated from ``pool()`` like the rest of a file's chunks."""
+def narrow(values: np.ndarray, pool=None) -> np.ndarray:
+    """float64 -> float32, allocated from ``pool`` like the rest of a file's chunks."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    out = pc.cast(pa.array(values), pa.float32(), safe=False, memory_pool=pool())
+    out = pc.cast(pa.array(values), pa.float32(), safe=False, memory_pool=pool)
     return out.to_numpy(zero_copy_only=False)
 
 
-def _coalesce(batches, rows):
+def _coalesce(batches, rows, pool):
     """Batches joined up to about ``rows`` rows (Parquet yields at most a row group per batch,
     and many small chunks cost a kernel launch each)."""
     import pyarrow as pa
@@ -117,10 +118,10 @@ def _coalesce(batches, rows):
         n += b.num_rows
         if n >= rows // 2:
             yield pending[0] if len(pending) == 1 else \
-                pa.Table.from_batches(pending).combine_chunks(memory_pool=pool()).to_batches()[0]
+                pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
             pending, n = [], 0
     if pending:
-        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool()).to_batches()[0]
+        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
 
 
 def _touch(batch):
@@ -156,6 +157,8 @@ class FileTable(Table):
         self._labels = {}
         self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
         self.threads = True
+        self.pool = None          # None: pyarrow's default pool
+        self._parse_block = 1 << 20
         self.budget_bytes = 256 * 2**20
         self._mapped_since_release = 0
         self.notes = []
@@ -274,7 +277,7 @@ class FileTable(Table):
         ds = pds.dataset(self.files, schema=self.schema, format="parquet")
         # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
         scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
-                             fragment_readahead=1, use_threads=self.threads, memory_pool=pool(),
+                             fragment_readahead=1, use_threads=self.threads, memory_pool=self.pool,
                              fragment_scan_options=pds.ParquetFragmentScanOptions(
                                  pre_buffer=False, page_checksum_verification=True))
         for batch in scanner.to_batches():
@@ -316,7 +319,8 @@ class FileTable(Table):
 
         types = {c: (pa.string() if c in as_text else pa.float64() if c in numeric
                      else self.schema.field(c).type) for c in columns}
-        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads and self.threads),
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads and self.threads,
+                                                  block_size=self._parse_block),
                     parse_options=pcsv.ParseOptions(
                         invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
                     convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,
@@ -333,7 +337,7 @@ class FileTable(Table):
         header = True
         with pa.input_stream(self.path, compression="detect") as src:
             while True:
-                buf = pa.allocate_buffer(len(carry) + block, memory_pool=pool())
+                buf = pa.allocate_buffer(len(carry) + block, memory_pool=self.pool)
                 view = memoryview(buf).cast("B")
                 view[:len(carry)] = carry
                 got = src.readinto(view[len(carry):])
@@ -365,18 +369,21 @@ class FileTable(Table):
         self.bad_rows = 0
         from .prefetch import prefetch
         block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), CSV_BLOCK))
+        # read_csv parses its sub-blocks in parallel and returns a batch for each: one per core
+        # keeps all cores busy with chunks big enough to aggregate without joining them
+        self._parse_block = max(1 << 20, block // max(1, os.cpu_count() or 1))
         opts = self._csv_options(columns, numeric)
         rows = 0   # data rows before this block, read or skipped: the line of a bad row follows
         for body in prefetch(self._csv_blocks(block), depth=1):   # the next block is read meanwhile
             line0 = 2 + rows + self.bad_rows   # (blank lines, which pyarrow ignores, are not counted)
             try:
-                table = pcsv.read_csv(pa.BufferReader(body), memory_pool=pool(), **opts)
+                table = pcsv.read_csv(pa.BufferReader(body), memory_pool=self.pool, **opts)
             except pa.ArrowInvalid as exc:
                 table = self._bad_block(exc, line0, body, columns, numeric)
             del body
             # read_csv returns one small batch per internal 1 MB block: one chunk per block instead
             rows += table.num_rows
-            for batch in table.combine_chunks(memory_pool=pool()).to_batches():
+            for batch in table.to_batches():
                 if batch.num_rows:
                     yield batch
 
@@ -422,7 +429,10 @@ class FileTable(Table):
             per_row += 8 * n_columns * 4
         # 30% headroom for allocator slack, and about 16 MiB that reader threads keep cached
         rows = int((0.7 * budget_bytes - READER_OVERHEAD) / per_row)
-        self.threads = budget_bytes >= THREADED_BUDGET
+        # a small budget reads lean: one decoding thread and a pool that frees at once (both
+        # measured: each Arrow thread and mimalloc's caches hold 10-30 MiB)
+        self.threads = budget_bytes >= LEAN_BELOW
+        self.pool = None if self.threads else lean_pool()
         self.budget_bytes = budget_bytes
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
@@ -433,9 +443,9 @@ class FileTable(Table):
         row0 = 0
         batches = self.batches(cols, chunk_rows, numeric)
         if self.fmt == "Parquet" and chunk_rows:
-            batches = _coalesce(batches, chunk_rows)
+            batches = _coalesce(batches, chunk_rows, self.pool)
         for batch in batches:
-            out = {c: to_numeric(c, batch.column(c)) for c in numeric}
+            out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}
             for c in categorical:
                 out[c] = self._codes(batch.column(c), labels[c])
             yield row0, out
@@ -465,7 +475,7 @@ class FileTable(Table):
         import pyarrow.compute as pc
         arr = _decode(arr)
         idx = pc.index_in(arr, value_set=pa.array(labels, type=arr.type))
-        idx = pc.coalesce(idx, pa.scalar(-1, idx.type), memory_pool=pool())
+        idx = pc.coalesce(idx, pa.scalar(-1, idx.type), memory_pool=self.pool)
         return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
     def categorical(self, name):

@@ -66,8 +66,9 @@ def _ranges(canvas, be, table, x, y, notes):
             raise RenderError(f"column {col!r} has no finite values, so no range can be computed from "
                               "it; check the data or pass the range explicitly.")
         given[col] = expand_bounds(float(lo), float(hi))
-    names = " and ".join(f"{'x' if c == x else 'y'}_range" for c in axes)
-    notes.append(f"{names} taken from {how}")
+    if table.streaming:   # (in-memory results keep datashader's attrs)
+        names = " and ".join(f"{'x' if c == x else 'y'}_range" for c in axes)
+        notes.append(f"{names} taken from {how}")
     return given[x], given[y]
 
 
@@ -107,13 +108,15 @@ def _check_memory(plan, backend, budget, given):
 
 
 def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, memory_limit=None,
-            float32=True, skip_bad_rows=False, progress=None, profile=None) -> Job:
+            float32=None, skip_bad_rows=False, progress=None, profile=None) -> Job:
     """Validate everything and build the plan; reads data only to compute missing ranges and
     category labels (file sources: Parquet statistics, or one streaming pass).
 
     ``memory_limit``: bytes or a size like '256MB' bounding the memory of a file render (default: a
     safe fraction of available RAM / free device memory). ``float32``: aggregate float64 file
-    coordinates as float32 where that moves no point by more than 1/16 pixel.
+    coordinates as float32 where that moves no point by more than 1/16 pixel; None (automatic):
+    where the backend gains from it (``narrow_float64``: the GPU, whose copies and memory it
+    halves; the CPU kernels compute in float64 from host memory, so there it only costs a pass).
     ``skip_bad_rows``: skip (and count) malformed CSV rows instead of failing.
     ``progress``: show a progress bar (None: when stderr is a terminal). ``profile``: a
     ``profiling.Profile`` to fill in."""
@@ -149,6 +152,8 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
           memory_limit, float32, cat_cols, progress, prof):
     logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
+    if float32 is None:
+        float32 = bool(getattr(be, "narrow_float64", False))
     f32 = _float32_columns(vp, table, x, y, notes) if (float32 and table.streaming) else ()
     if f32:   # computed ranges must hold the float32-rounded extremes too
         x_range, y_range = (_widen32(r) if (c in f32 and given is None) else r
@@ -170,12 +175,15 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
 
 
 def _host_chunks(job):
-    """The table's chunks, float64 coordinates narrowed to float32 where the job says so."""
+    """The table's chunks, float64 coordinates narrowed to float32 where the job says so, and
+    handed to the backend's optional ``upload`` (an asynchronous copy to the device) here, in
+    the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
+    upload = getattr(job.backend, "upload", None) if job.table.streaming else None
     for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
         for c in job.float32:
             if cols[c].dtype == np.float64:
-                cols[c] = narrow(cols[c])
-        yield row0, cols
+                cols[c] = narrow(cols[c], job.table.pool)
+        yield row0, (upload(cols) if upload is not None else cols)
 
 
 def accumulate(job: Job, partial=None, chunks=None):

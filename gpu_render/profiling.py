@@ -146,7 +146,7 @@ class Profile:
         if job is None or not self.rows:
             return None
         try:
-            batch = next(iter(src.batches(job.numeric + job.categorical, 1 << 20, job.numeric)))
+            batch = next(iter(src.batches(job.numeric + job.categorical, None, job.numeric)))
         except Exception:   # the advice is best effort; the render itself succeeded
             return None
         table = pa.Table.from_batches([batch])

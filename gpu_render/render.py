@@ -60,7 +60,7 @@ def _has_data(agg):
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
            cmap="fire", how="eq_hist", geo=False, backend="auto", *, memory_limit=None,
-           float32=True, skip_bad_rows=False, progress=None, profile=None, **shade_kwargs):
+           float32=None, skip_bad_rows=False, progress=None, profile=None, **shade_kwargs):
     """Aggregate ``source`` and shade it: returns a ``transfer_functions.Image`` (RGBA).
 
     ``geo=True``: x/y (and the ranges) are longitude/latitude degrees, projected to Web Mercator.

@@ -131,13 +131,25 @@ def test_row_count_known_from_metadata_only(files, frame):
     assert len(csv) == len(frame)
 
 
+def test_float32_automatic_only_where_the_backend_gains(tmp_path, monkeypatch):
+    from gpu_render import backend as B
+    df = make_frame(5_000, seed=4, float64=True)
+    path = str(tmp_path / "f64.parquet")
+    df.to_parquet(path)
+    cpu = B.select("cpu")
+    assert not any("float32" in n for n in ds.Canvas(50, 50).points(path, "x", "y").attrs["notes"])
+    monkeypatch.setattr(type(cpu), "narrow_float64", True, raising=False)
+    got = ds.Canvas(50, 50).points(path, "x", "y", backend="cpu")
+    assert any("x, y aggregated as float32" in n for n in got.attrs["notes"])
+
+
 def test_float64_coordinates_narrowed_when_below_a_pixel(tmp_path):
     df = make_frame(30_000, seed=3, float64=True)
     path = str(tmp_path / "f64.parquet")
     df.to_parquet(path)
     cvs = ds.Canvas(80, 60)
     ref = cvs.points(df, "x", "y")
-    narrowed = cvs.points(path, "x", "y")
+    narrowed = cvs.points(path, "x", "y", float32=True)
     assert any("aggregated as float32" in n for n in narrowed.attrs["notes"])
     exact = cvs.points(path, "x", "y", float32=False)
     assert not any("float32" in n for n in exact.attrs.get("notes", []))
@@ -152,8 +164,8 @@ def test_float64_kept_when_float32_would_lose_a_pixel(tmp_path):
     df = pd.DataFrame({"x": 1e9 + rng.random(5_000), "y": rng.random(5_000)})
     path = str(tmp_path / "far.parquet")
     df.to_parquet(path)
-    got = ds.Canvas(100, 100).points(path, "x", "y")
-    assert not any("x" in n.split("aggregated")[0] and "float32" in n for n in got.attrs["notes"])
+    got = ds.Canvas(100, 100).points(path, "x", "y", float32=True)
+    assert any("column(s) y aggregated as float32" in n for n in got.attrs["notes"])   # y only
     np.testing.assert_array_equal(got.values, ds.Canvas(100, 100).points(df, "x", "y").values)
 
 
@@ -290,6 +302,19 @@ def test_malformed_csv_row_names_the_line(tmp_path, capsys):
     assert "line 4321" in err
 
 
+def test_bad_row_line_counted_across_blocks(tmp_path):
+    """A bad row far into a file read in many small blocks is still named by its line."""
+    path = _bad_csv(tmp_path, n=120_000, bad_lines=(101_234,))
+    t = open_file(path, ["x", "y"])
+    with pytest.raises(RenderError, match="line 101234"):
+        for _ in t.batches(["x", "y"], 20_000, {"x", "y"}):
+            pass
+    path = _bad_csv(tmp_path, n=120_000, bad_lines=(99_999,), text="1.0,zz,3", name="conv.csv")
+    with pytest.raises(RenderError, match="line 99999"):
+        for _ in open_file(path, ["x", "y"]).batches(["x", "y"], 20_000, {"x", "y"}):
+            pass
+
+
 def test_non_numeric_value_names_the_line(tmp_path):
     path = _bad_csv(tmp_path, bad_lines=(3000,), text="1.0,oops,3")
     with pytest.raises(RenderError, match="line 3000.*oops|oops.*line 3000"):
@@ -357,5 +382,33 @@ def test_file_larger_than_budget_stays_within_it(tmp_path, fmt):
     assert res.returncode == 0, res.stderr
     mem = json.loads(res.stdout.strip().splitlines()[-1])
     assert mem["peak"] - mem["base"] < limit, f"peak RSS {(mem['peak'] - mem['base']) / 2**20:.0f} MiB over the baseline"
-    ref = ds.Canvas(300, 200, x_range=(-3, 3), y_range=(-2, 2.5)).points(df, "x", "y")
+    in_memory = pcsv.read_csv(big_path) if fmt == "csv" else pq.read_table(big_path)   # same values
+    ref = ds.Canvas(300, 200, x_range=(-3, 3), y_range=(-2, 2.5)).points(in_memory, "x", "y")
     np.testing.assert_array_equal(np.load(tmp_path / "agg.npy"), ref.values)
+
+
+def test_backend_upload_runs_in_the_reader_thread(files, frame):
+    """A backend's optional ``upload`` (the GPU's asynchronous copy) is called per chunk from the
+    reader thread, overlapping the aggregation of the previous chunk in the main thread."""
+    import threading
+    from gpu_render import pipeline
+    cvs = ds.Canvas(60, 40, **RANGES)
+    job = pipeline.prepare(cvs, files["csv"], "x", "y", ds.count(), memory_limit="16MiB")
+    job.chunk_rows = 5_000
+    seen = []
+
+    class Uploading:
+        def __init__(self, be):
+            self.be = be
+
+        def __getattr__(self, name):
+            return getattr(self.be, name)
+
+        def upload(self, cols):
+            seen.append(threading.current_thread().name)
+            return {k: np.array(v) for k, v in cols.items()}
+
+    job.backend = Uploading(job.backend)
+    got = pipeline.run(job)
+    assert len(seen) >= 8 and set(seen) == {"gpu-render-prefetch"}
+    np.testing.assert_array_equal(got.values, cvs.points(frame, "x", "y").values)
