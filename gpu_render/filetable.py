@@ -199,8 +199,9 @@ class FileTable(Table):
                                   for i in range(md.num_row_groups)), default=0)
 
     def _open_arrow(self, columns):
-        import pyarrow as pa
         import mmap
+
+        import pyarrow as pa
         with open(self.path, "rb") as fh:
             self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         self._mmap = pa.BufferReader(pa.py_buffer(self._map))   # zero-copy over the mapping
@@ -489,8 +490,9 @@ class FileTable(Table):
         stats = self._statistics(axes) if self.fmt == "Parquet" else None
         if stats is not None:
             return stats, "Parquet column statistics"
-        from cpu_fallback.kernels import finite_bounds
         import numba
+
+        from cpu_fallback.kernels import finite_bounds
         parts = numba.get_num_threads()
         lo = {c: math.inf for c in axes}
         hi = {c: -math.inf for c in axes}

@@ -19,9 +19,9 @@ from .axes import Viewport, expand_bounds
 from .errors import RenderError
 from .filetable import narrow
 from .memory import fmt_bytes
+from .plan import AggPlan, make_plan, required_bytes
 from .prefetch import prefetch
 from .profiling import NO_PROFILE
-from .plan import AggPlan, make_plan, required_bytes
 from .reductions import Reduction, count, summary
 from .sources import Table, open_table
 

@@ -206,6 +206,7 @@ def warm_up(backend="auto") -> float:
     and not one-off Python imports; returns the seconds it took."""
     t0 = time.perf_counter()
     import numpy as np
+
     from .render import render
     for dtype in (np.float64, np.float32):
         pts = {"x": np.arange(3, dtype=dtype), "y": np.arange(3, dtype=dtype)}

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
-import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
+from pyarrow import feather
 
 import gpu_render as ds
 from gpu_render import RenderError

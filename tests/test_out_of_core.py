@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
-import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
+from pyarrow import feather
 
 import gpu_render as ds
 from gpu_render import RenderError
@@ -183,6 +183,7 @@ def test_render_and_cli_accept_files(files, tmp_path, capsys):
 
 def test_progress_bar_only_on_a_terminal(capsys):
     from tqdm import tqdm
+
     from gpu_render import progress
     assert isinstance(progress.bar(100, True), tqdm)
     assert not isinstance(progress.bar(100, None), tqdm)    # pytest's stderr is no terminal
@@ -391,6 +392,7 @@ def test_backend_upload_runs_in_the_reader_thread(files, frame):
     """A backend's optional ``upload`` (the GPU's asynchronous copy) is called per chunk from the
     reader thread, overlapping the aggregation of the previous chunk in the main thread."""
     import threading
+
     from gpu_render import pipeline
     cvs = ds.Canvas(60, 40, **RANGES)
     job = pipeline.prepare(cvs, files["csv"], "x", "y", ds.count(), memory_limit="16MiB")
