@@ -7,6 +7,7 @@ Streaming, out-of-core and Dask paths reuse these pieces with their own chunk so
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,26 +201,36 @@ def accumulate(job: Job, partial=None, chunks=None):
                 chunks = reader = prefetch(chunks, depth=1)
         bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
     sync = getattr(be, "synchronize", None) if prof.enabled else None
+    share = getattr(be, "share_cores", None) if reader is not None else None
+    waited = worked = 0.0
     it = iter(chunks)
     try:
         while True:
+            t0 = time.perf_counter()
             with prof.stage("read"):
                 item = next(it, None)
             if item is None:
                 break
             row0, chunk = item
+            t1 = time.perf_counter()
             with prof.stage("transfer"):
                 cols = {k: be.to_device(v) for k, v in chunk.items()}
             with prof.stage("aggregate"):
                 be.aggregate(plan, partial, cols, row0)
                 if sync is not None:
                     sync()
+            if share is not None:   # waiting longer for data than aggregating: the reader's turn
+                waited += t1 - t0
+                worked += time.perf_counter() - t1
+                share(waited > worked)
             n = len(next(iter(chunk.values()))) if chunk else 0
             job.rows += n
             bar.update(n)
             if prof.enabled:
                 prof.chunks += 1
     finally:
+        if share is not None:
+            share(False)
         with prof.stage("read"):
             bar.close()
             if reader is not None:
