@@ -1,7 +1,10 @@
 """A progress bar for long work: rows done, rows/s and ETA with tqdm, on stderr, only on a terminal."""
 from __future__ import annotations
 
+import os
 import sys
+
+DELAY = float(os.environ.get("GPU_RENDER_PROGRESS_DELAY", "0.5"))   # seconds before it shows
 
 
 class _Silent:
@@ -13,7 +16,7 @@ class _Silent:
 
 
 def bar(total, enabled=None, desc="rows"):
-    """A tqdm bar (shown after half a second) or a silent stand-in.
+    """A tqdm bar (shown after ``DELAY`` seconds) or a silent stand-in.
 
     ``enabled``: True/False, or None for "only when stderr is a terminal"."""
     if enabled is None:
@@ -21,5 +24,5 @@ def bar(total, enabled=None, desc="rows"):
     if not enabled:
         return _Silent()
     from tqdm import tqdm
-    return tqdm(total=total, unit=" rows", unit_scale=True, file=sys.stderr, delay=0.5,
+    return tqdm(total=total, unit=" rows", unit_scale=True, file=sys.stderr, delay=DELAY,
                 dynamic_ncols=True, desc=desc, leave=False)

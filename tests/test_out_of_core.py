@@ -181,6 +181,38 @@ def test_render_and_cli_accept_files(files, tmp_path, capsys):
     assert "rows/s" not in err and "%|" not in err     # no progress bar when stderr is no TTY
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a pseudo-terminal")
+def test_progress_bar_on_a_terminal_and_quiet_flag(files, tmp_path):
+    """On a terminal the CLI shows rows done and rows/s; --quiet silences it."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    env = dict(os.environ, PYTHONPATH=ROOT, GPU_RENDER_PROGRESS_DELAY="0")
+    outputs = []
+    for extra in ([], ["--quiet"]):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))   # 100 columns
+        proc = subprocess.Popen([sys.executable, "-m", "gpu_render", "render", files["csv"], "--x", "x",
+                                 "--y", "y", "--memory-limit", "16MiB", "-o", str(tmp_path / "p.png"),
+                                 *extra], stderr=slave, stdout=subprocess.DEVNULL, env=env)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=120) == 0
+        os.close(master)
+        outputs.append(b"".join(chunks).decode(errors="replace"))
+    assert "rows" in outputs[0] and "/s" in outputs[0]
+    assert "/s" not in outputs[1] and outputs[1].strip() == ""
+
+
 def test_progress_bar_only_on_a_terminal(capsys):
     from tqdm import tqdm
 
