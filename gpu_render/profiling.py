@@ -110,8 +110,9 @@ class Profile:
                     if faster else "")
             self.advice.append(f"CSV parsing is {share:.0%} of the time{tail}.")
         elif fmt and share > 0.5:
-            self.advice.append(f"reading {fmt} is {share:.0%} of the time: the render is I/O bound; "
-                               "a faster disk, fewer columns or float32 columns would help.")
+            more = "" if self._float64_columns() else " or a faster disk"
+            self.advice.append(f"reading {fmt} is {share:.0%} of the time: the render is bound by "
+                               f"reading and decoding the file; more cores{more} would help.")
         if st["scan"] > 0.1 * wall:
             how = "with Parquet, whose statistics give the ranges" if fmt == "CSV" else ""
             self.advice.append(f"a first pass to find the ranges took {st['scan'] / wall:.0%} of the "
