@@ -103,6 +103,8 @@ class Profile:
         src = self.source
         fmt = getattr(src, "fmt", None)
         share = work["reading/parsing"] / wall
+        if fmt == "CSV":   # a first pass over a CSV is parsing too
+            share = (work["reading/parsing"] + st["scan"]) / wall
         if fmt == "CSV" and share > 0.3:
             faster = self._parquet_speedup(stream)
             tail = (f"; `gpu-render convert {src.path} OUT.parquet` would make re-renders about "
@@ -114,9 +116,9 @@ class Profile:
             self.advice.append(f"reading {fmt} is {share:.0%} of the time: the render is bound by "
                                f"reading and decoding the file; more cores{more} would help.")
         if st["scan"] > 0.1 * wall:
-            how = "with Parquet, whose statistics give the ranges" if fmt == "CSV" else ""
-            self.advice.append(f"a first pass to find the ranges took {st['scan'] / wall:.0%} of the "
-                               f"time: pass x_range/y_range to skip it{' or convert ' + how if how else ''}.")
+            how = " or convert to Parquet, whose statistics give the ranges" if fmt == "CSV" else ""
+            self.advice.append(f"a first pass over the data took {st['scan'] / wall:.0%} of the time: "
+                               f"pass x_range/y_range to skip it{how}.")
         f64 = self._float64_columns()
         if f64:
             self.advice.append(f"column(s) {', '.join(f64)} are float64 in the file, which doubles "
