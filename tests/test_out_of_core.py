@@ -446,3 +446,16 @@ def test_backend_upload_runs_in_the_reader_thread(files, frame):
     got = pipeline.run(job)
     assert len(seen) >= 8 and set(seen) == {"gpu-render-prefetch"}
     np.testing.assert_array_equal(got.values, cvs.points(frame, "x", "y").values)
+
+
+def test_geo_file_matches_geo_in_memory(tmp_path):
+    """Longitude/latitude files are projected chunk by chunk; ranges from statistics are projected."""
+    from gpu_render.render import aggregate
+    rng = np.random.default_rng(9)
+    df = pd.DataFrame({"lon": rng.uniform(-20, 40, 20_000), "lat": rng.uniform(30, 60, 20_000)})
+    path = str(tmp_path / "geo.parquet")
+    df.to_parquet(path)
+    ref = aggregate(df, "lon", "lat", width=64, height=48, geo=True)
+    got = aggregate(path, "lon", "lat", width=64, height=48, geo=True, memory_limit="16MiB")
+    assert got.attrs["x_range"] == ref.attrs["x_range"] and got.attrs["y_range"] == ref.attrs["y_range"]
+    np.testing.assert_array_equal(got.values, ref.values)
