@@ -51,6 +51,11 @@ class CPUBackend(BackendBase):
                         vp.height, vp.x_log, vp.y_log, row0,
                         *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
 
+    def share_cores(self, reader_bound: bool):
+        """While a reader thread (parsing, decoding) is the bottleneck, run the kernels on one
+        thread, leaving it the other cores; all threads otherwise. Affects the calling thread."""
+        self._numba.set_num_threads(1 if reader_bound else self.parts)
+
     def bounds(self, array):
         from . import kernels as K
         return K.finite_bounds(np.ascontiguousarray(to_host(array)), self.parts)

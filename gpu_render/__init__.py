@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
            "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
-           "transfer_functions", "tf", "utils"]
+           "transfer_functions", "tf", "utils", "profile", "Profile"]
 
 
 def info() -> dict:
@@ -28,6 +28,9 @@ def __getattr__(name):
     import importlib
     if name in ("transfer_functions", "tf"):
         return importlib.import_module(".transfer_functions", __name__)
+    if name in ("profile", "Profile"):
+        from . import profiling
+        return getattr(profiling, name)
     if name == "utils":
         return importlib.import_module(".utils", __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")

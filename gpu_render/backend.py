@@ -45,6 +45,16 @@ class Backend(Protocol):
     def describe(self) -> dict:
         """Device, memory and library versions, for ``info()``."""
 
+    # Optional, found with getattr by the file-streaming pipeline:
+    #   upload(columns: dict) -> dict   start copying a host chunk to the device (pinned staging
+    #                                   buffers, a copy stream); called from the reader thread
+    #   synchronize()                   wait for queued kernels (used when profiling)
+    #   peak_bytes() -> int             peak device memory, for profiles
+    #   share_cores(reader_bound)       told after each chunk whether the reader thread is the
+    #                                   bottleneck (CPU: kernels then leave it the cores)
+    #   narrow_float64 = True           float64 file coordinates are narrowed to float32 by
+    #                                   default (where under 1/16 pixel): worth it on a GPU
+
 
 class BackendBase:
     """What every backend shares: combining and finalizing partials is array-namespace code

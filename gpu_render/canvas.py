@@ -33,14 +33,17 @@ class Canvas:
         self.x_range = None if x_range is None else tuple(validate_range("x_range", x_range, x_axis_type))
         self.y_range = None if y_range is None else tuple(validate_range("y_range", y_range, y_axis_type))
 
-    def points(self, source, x=None, y=None, agg=None, *, backend="auto", scheduler=None):
+    def points(self, source, x=None, y=None, agg=None, *, backend="auto", scheduler=None, **file_options):
         """Aggregate points into an ``xarray.DataArray`` (or ``Dataset`` for a ``summary``).
 
-        ``source`` may be a dask DataFrame (run on dask's active scheduler, or ``scheduler``: a
-        ``distributed.Client``, a scheduler address or a name such as 'threads'); a file path
-        with ``scheduler`` is read and aggregated file by file on the workers.
+        ``source`` may also be a path to a CSV (plain or gzip), Parquet (file, directory, glob) or
+        Arrow IPC/Feather file, streamed in chunks in bounded memory. ``file_options``:
+        ``memory_limit`` ('256MB', bytes), ``float32``, ``skip_bad_rows``, ``progress``, ``profile``
+        (see ``pipeline.prepare``). A dask DataFrame runs on dask's active scheduler, or on
+        ``scheduler`` (a ``distributed.Client``, a scheduler address or a name such as 'threads');
+        a file path with ``scheduler`` is read and aggregated file by file on the workers.
         """
         from .pipeline import prepare, run
-        return run(prepare(self, source, x, y, agg, backend=backend, scheduler=scheduler))
+        return run(prepare(self, source, x, y, agg, backend=backend, scheduler=scheduler, **file_options))
 
 

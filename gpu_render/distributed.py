@@ -23,7 +23,7 @@ import numpy as np
 from . import planes as P
 from .backend import BackendBase
 from .errors import RenderError
-from .sources import Table, _finite_bounds, _read_file, open_table
+from .sources import Table, _finite_bounds, open_table
 from .xp import get_xp, to_host
 
 ROW_SHIFT = 40          # up to 2**40 rows per piece, 2**23 pieces
@@ -53,7 +53,8 @@ class FilePiece:
 
 
 def _open_file(piece, i, columns):
-    return _read_file(piece.path, columns, fmt=piece.fmt), f"file {piece.path}"
+    from .filetable import open_file
+    return open_file(piece.path, columns), f"file {piece.path}"
 
 
 def _open_partition(frame, i, columns):
@@ -314,7 +315,11 @@ class _RemoteTable(Table):
         return self._rows
 
     def is_empty(self):
-        return False   # known only after a pass; an empty source fails in finite_ranges or shows empty
+        return False   # known only after a pass; an empty source fails in ranges() or shows empty
+
+    @property
+    def num_rows(self):
+        return self._rows   # None until a pass over the pieces has counted them
 
     def backend(self, name):
         return RemoteBackend(name, self)
@@ -381,8 +386,9 @@ class _RemoteTable(Table):
             raise RenderError(f"the {self.kind} has no rows.")
         return bounds, {c: _global_labels(v) for c, v in labels.items()}
 
-    def finite_ranges(self, wanted, backend, transform=None):
-        return self._scan(dict(wanted), [], transform)[0]
+    def ranges(self, axes, backend=None):
+        """Finite ranges computed on the workers (a geo table projects the endpoints)."""
+        return self._scan(dict(axes), [])[0], "a pass on the Dask workers"
 
     def labels(self, name):
         return self._scan({}, [name])[1][name]

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 from . import backend as B
+from . import memory as M
+from . import progress
 from .axes import Viewport, expand_bounds
 from .errors import RenderError
+from .filetable import narrow
+from .memory import fmt_bytes
 from .plan import AggPlan, make_plan, required_bytes
+from .prefetch import prefetch
+from .profiling import NO_PROFILE
 from .reductions import Reduction, count, summary
 from .sources import Table, open_table
 
@@ -28,6 +37,12 @@ class Job:
     numeric: list          # columns read as numbers: x, y, values
     categorical: list      # category columns, read as codes
     notes: list = field(default_factory=list)   # what was decided for the user (e.g. ranges)
+    budget: int = 0        # memory budget in bytes (chunks in flight + partial grids)
+    chunk_rows: int | None = None   # rows per chunk for streaming tables (None: one chunk)
+    float32: tuple = ()    # float64 coordinate columns aggregated as float32
+    progress: object = None         # True / False / None (on a terminal)
+    profile: object = NO_PROFILE
+    rows: int = 0          # rows aggregated so far
 
 
 def _named(agg):
@@ -40,87 +55,225 @@ def _named(agg):
     raise RenderError(f"agg must be a reduction such as count() or mean('value'), got {agg!r}.")
 
 
-def _ranges(canvas, be, table, x, y):
-    """The x and y ranges: given ones kept, missing ones from the data's finite values (one pass)."""
+def _ranges(canvas, be, table, x, y, notes):
+    """x_range, y_range: given, or computed (from statistics or a pass) and expanded."""
     given = {x: canvas.x_range, y: canvas.y_range}
     logs = {x: canvas.x_axis_type == "log", y: canvas.y_axis_type == "log"}
-    wanted = {c: logs[c] for c in (x, y) if given[c] is None}
-    found = table.finite_ranges(wanted, be) if wanted else {}
-    out = []
-    for col in (x, y):
-        if given[col] is not None:
-            out.append(given[col])
-            continue
-        lo, hi = found[col]
+    axes = {c: logs[c] for c in (x, y) if given[c] is None}
+    if not axes:
+        return given[x], given[y]
+    found, how = table.ranges(axes, be)
+    for col, (lo, hi) in found.items():
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise RenderError(f"column {col!r} has no finite values, so no range can be computed from it; "
-                              "check the data or pass the range explicitly.")
-        out.append(expand_bounds(float(lo), float(hi)))
-    return out
+            raise RenderError(f"column {col!r} has no finite values, so no range can be computed from "
+                              "it; check the data or pass the range explicitly.")
+        given[col] = expand_bounds(float(lo), float(hi))
+    if table.streaming:   # (in-memory results keep datashader's attrs)
+        names = " and ".join(f"{'x' if c == x else 'y'}_range" for c in axes)
+        notes.append(f"{names} taken from {how}")
+    return given[x], given[y]
 
 
-def _check_memory(plan, backend):
+def _float32_columns(vp, table, x, y, notes):
+    """float64 x/y columns of a file whose float32 rounding stays under 1/16 pixel at ``vp``."""
+    out = []
+    for col, (lo, hi), n, log in ((x, vp.x_range, vp.width, vp.x_log), (y, vp.y_range, vp.height, vp.y_log)):
+        if log or col in out or table.dtype(col) != np.float64:
+            continue
+        ulp = float(np.spacing(np.float32(max(abs(lo), abs(hi)))))
+        if ulp <= (hi - lo) / n / 16:
+            out.append(col)
+    if out:
+        notes.append(f"float64 column(s) {', '.join(out)} aggregated as float32 (rounding under "
+                     "1/16 pixel at this canvas; float32=False / --no-float32 keeps float64)")
+    return tuple(out)
+
+
+def _widen32(r):
+    lo, hi = r
+    return min(lo, float(np.float32(lo))), max(hi, float(np.float32(hi)))
+
+
+def _check_memory(plan, backend, budget, given):
     need = required_bytes(plan, backend.parts)
     have = backend.free_bytes()
+    vp = plan.viewport
     if need > 0.8 * have:
-        vp = plan.viewport
         raise RenderError(f"a {vp.width}x{vp.height} canvas would need {need / 2**30:.1f} GiB of "
                           f"partial grids on the {backend.name.upper()}, more than the "
                           f"{have / 2**30:.1f} GiB available; use a smaller canvas.")
+    if given and need > 0.75 * budget:
+        raise RenderError(f"a {vp.width}x{vp.height} canvas needs {fmt_bytes(need)} of partial grids, "
+                          f"too much for memory_limit={fmt_bytes(budget)}; raise the limit or use a "
+                          "smaller canvas.")
+    return need
 
 
-def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, scheduler=None) -> Job:
-    """Validate everything and build the plan; reads data only to compute missing ranges.
+def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, scheduler=None,
+            memory_limit=None, float32=None, skip_bad_rows=False, progress=None, profile=None) -> Job:
+    """Validate everything and build the plan; reads data only to compute missing ranges and
+    category labels (file sources: Parquet statistics, or one streaming pass).
 
     ``scheduler``: a dask Client, scheduler address or scheduler name for dask DataFrames and
     file datasets (see ``distributed``); dask DataFrames default to dask's active scheduler.
-    """
+    ``memory_limit``: bytes or a size like '256MB' bounding the memory of a file render (default: a
+    safe fraction of available RAM / free device memory). ``float32``: aggregate float64 file
+    coordinates as float32 where that moves no point by more than 1/16 pixel; None (automatic):
+    where the backend gains from it (``narrow_float64``: the GPU, whose copies and memory it
+    halves; the CPU kernels compute in float64 from host memory, so there it only costs a pass).
+    ``skip_bad_rows``: skip (and count) malformed CSV rows instead of failing.
+    ``progress``: show a progress bar (None: when stderr is a terminal). ``profile``: a
+    ``profiling.Profile`` to fill in."""
     if not isinstance(x, str) or not isinstance(y, str):
         raise RenderError(f"x and y must be column names, got x={x!r}, y={y!r}.")
+    prof = profile or NO_PROFILE
     named, is_summary = _named(agg)
     if backend not in ("auto", "cpu", "gpu"):
         raise RenderError(f"unknown backend {backend!r}; use 'auto', 'cpu' or 'gpu'.")
     cols = [x, y] + [c for r in named.values() for c in r.columns()]
-    # a local render reads files with the backend's own reader (cuDF on the GPU) where it has one
-    local_file = scheduler is None and isinstance(source, (str, os.PathLike))
-    reader = getattr(B.select(backend), "read_file", None) if local_file else None
-    table = open_table(source, list(dict.fromkeys(cols)), reader, scheduler=scheduler)
-    if wrap_table is not None:
-        table = wrap_table(table)
-    be = table.backend(backend)
+    with prof.stage("open"):
+        # a local render reads files with the backend's own reader (cuDF on the GPU) where it has one
+        local_file = scheduler is None and isinstance(source, (str, os.PathLike))
+        reader = getattr(B.select(backend), "read_file", None) if local_file else None
+        table = open_table(source, list(dict.fromkeys(cols)), reader, scheduler=scheduler,
+                           skip_bad_rows=skip_bad_rows)
+        if wrap_table is not None:
+            table = wrap_table(table)
+        be = table.backend(backend)
+        budget = M.budget(memory_limit, be)
     if table.is_empty():
         raise RenderError(f"the {table.kind} has no rows.")
+    notes = list(getattr(table, "notes", []))
+    n_cols = len(dict.fromkeys(cols))
+    table.chunk_rows_for(budget, n_cols)   # sizes the first passes below
     cat_cols = list(dict.fromkeys(r.cat_column for r in named.values() if r.cat_column))
-    categories = {c: table.labels(c) for c in cat_cols}
-    for c, labels in categories.items():
-        if not labels:
-            raise RenderError(f"category column {c!r} has no non-null values.")
+    with prof.stage("scan"):
+        categories = {c: table.labels(c) for c in cat_cols}
+        for c, labels in categories.items():
+            if not labels:
+                raise RenderError(f"category column {c!r} has no non-null values.")
+        x_range, y_range = _ranges(canvas, be, table, x, y, notes)
+    with prof.stage("plan"):
+        return _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
+                     notes, budget, memory_limit, float32, cat_cols, progress, prof)
 
-    x_range, y_range = _ranges(canvas, be, table, x, y)
-    vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range,
-                  canvas.x_axis_type == "log", canvas.y_axis_type == "log")
+
+def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range, notes, budget,
+          memory_limit, float32, cat_cols, progress, prof):
+    logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
+    vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
+    if float32 is None:
+        float32 = bool(getattr(be, "narrow_float64", False))
+    f32 = _float32_columns(vp, table, x, y, notes) if (float32 and table.streaming) else ()
+    if f32:   # computed ranges must hold the float32-rounded extremes too
+        x_range, y_range = (_widen32(r) if (c in f32 and given is None) else r
+                            for c, r, given in ((x, x_range, canvas.x_range), (y, y_range, canvas.y_range)))
+        vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     plan = make_plan(vp, x, y, named, categories)
-    _check_memory(plan, be)
+    grids = _check_memory(plan, be, budget, memory_limit is not None)
 
     numeric = list(dict.fromkeys([x, y, *plan.value_columns()]))
-    return Job(plan, table, be, is_summary, numeric, cat_cols)
+    chunk_rows = table.chunk_rows_for(max(budget - grids, budget // 4), len(numeric) + len(cat_cols))
+    if getattr(table, "max_row_group", 0) and chunk_rows and table.max_row_group > 4 * chunk_rows:
+        notes.append(f"row groups of up to {table.max_row_group:,} rows are large for the memory "
+                     "budget; `gpu-render convert` writes smaller ones")
+    if prof.enabled:
+        prof.source = table if table.streaming else None
+        prof.budget, prof.chunk_rows = budget, chunk_rows
+    return Job(plan, table, be, is_summary, numeric, cat_cols, notes, budget, chunk_rows, f32,
+               progress, prof)
+
+
+def _host_chunks(job):
+    """The table's chunks, float64 coordinates narrowed to float32 where the job says so, and
+    handed to the backend's optional ``upload`` (an asynchronous copy to the device) here, in
+    the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
+    upload = getattr(job.backend, "upload", None) if job.table.streaming else None
+    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
+        for c in job.float32:
+            if cols[c].dtype == np.float64:
+                cols[c] = narrow(cols[c], job.table.pool)
+        yield row0, (upload(cols) if upload is not None else cols)
 
 
 def accumulate(job: Job, partial=None, chunks=None):
-    """Aggregate ``chunks`` ((row0, {name: host array}) pairs; default: the job's table) into a partial."""
+    """Aggregate ``chunks`` ((row0, {name: host array}) pairs; default: the job's table, read
+    ahead in a thread for streaming tables) into a partial. A remote table (Dask) aggregates
+    itself where its rows live."""
+    be, plan, prof = job.backend, job.plan, job.profile
     if job.table.remote and partial is None and chunks is None:
-        return job.table.accumulate(job)   # aggregated where the rows live (e.g. Dask workers)
-    be, plan = job.backend, job.plan
-    partial = be.new_partial(plan) if partial is None else partial
-    chunks = job.table.chunks(job.numeric, job.categorical) if chunks is None else chunks
-    for row0, chunk in chunks:
-        be.aggregate(plan, partial, {k: be.to_device(v) for k, v in chunk.items()}, row0)
+        with prof.stage("aggregate"):
+            partial = job.table.accumulate(job)
+        job.rows = len(job.table)
+        return partial
+    with prof.stage("aggregate"):
+        partial = be.new_partial(plan) if partial is None else partial
+    reader = None
+    with prof.stage("read"):
+        if chunks is None:
+            chunks = _host_chunks(job)
+            if job.table.streaming:
+                chunks = reader = prefetch(chunks, depth=1)
+        bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
+    sync = getattr(be, "synchronize", None) if prof.enabled else None
+    share = getattr(be, "share_cores", None) if reader is not None else None
+    waited = worked = 0.0
+    it = iter(chunks)
+    try:
+        while True:
+            t0 = time.perf_counter()
+            with prof.stage("read"):
+                item = next(it, None)
+            if item is None:
+                break
+            row0, chunk = item
+            t1 = time.perf_counter()
+            with prof.stage("transfer"):
+                cols = {k: be.to_device(v) for k, v in chunk.items()}
+            with prof.stage("aggregate"):
+                be.aggregate(plan, partial, cols, row0)
+                if sync is not None:
+                    sync()
+            if share is not None:   # waiting longer for data than aggregating: the reader's turn
+                waited += t1 - t0
+                worked += time.perf_counter() - t1
+                share(waited > worked)
+            n = len(next(iter(chunk.values()))) if chunk else 0
+            job.rows += n
+            bar.update(n)
+            if prof.enabled:
+                prof.chunks += 1
+    finally:
+        if share is not None:
+            share(False)
+        with prof.stage("read"):
+            bar.close()
+            if reader is not None:
+                reader.close()
+                if prof.enabled:
+                    prof.read_busy += reader.busy
     return partial
 
 
 def run(job: Job):
     """Aggregate the job's whole table and return the xarray result."""
-    return finalize(job.plan, accumulate(job), job.backend, job.is_summary)
+    partial = accumulate(job)
+    bad = getattr(job.table, "bad_rows", 0)
+    if bad:
+        job.notes.append(f"skipped {bad:,} malformed row(s)")
+    if job.rows == 0:
+        raise RenderError(f"the {job.table.kind} has no rows.")
+    prof = job.profile
+    with prof.stage("finalize"):
+        result = finalize(job.plan, partial, job.backend, job.is_summary)
+    if job.notes:
+        result.attrs["notes"] = list(job.notes)
+    if prof.enabled:
+        prof.rows, prof.job = job.rows, job
+        prof.notes = list(job.notes)
+        peak = getattr(job.backend, "peak_bytes", None)
+        prof.peak_device = peak() if peak is not None else None
+    return result
 
 
 def finalize(plan, partial, be, is_summary=False):

@@ -5,6 +5,7 @@ import builtins
 
 from .canvas import Canvas
 from .errors import RenderError
+from .profiling import NO_PROFILE
 from .reductions import count
 
 
@@ -26,8 +27,11 @@ def geo_ranges(x_range, y_range):
 
 
 def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
-              geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None):
-    """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result)."""
+              geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None,
+              **file_options):
+    """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result).
+    ``file_options``: ``memory_limit``, ``float32``, ``skip_bad_rows``, ``progress``, ``profile``
+    (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``."""
     from . import pipeline
     from .sources import MercatorTable
 
@@ -36,11 +40,13 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     cvs = Canvas(width, height, x_range, y_range, x_axis_type, y_axis_type)
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
-                           wrap_table=wrap, scheduler=scheduler)
+                           wrap_table=wrap, scheduler=scheduler, **file_options)
     result = pipeline.run(job)
-    if not bool(_has_data(result)):
+    with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
+        empty = not bool(_has_data(result))
+    if empty:
         vp = job.plan.viewport
-        raise RenderError(f"none of the {len(job.table):,} rows falls inside x_range={vp.x_range}, "
+        raise RenderError(f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
                           f"y_range={vp.y_range}; nothing to draw.")
     return result
 
@@ -56,20 +62,28 @@ def _has_data(agg):
 
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
-           cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None, **shade_kwargs):
+           cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None, memory_limit=None,
+           float32=None, skip_bad_rows=False, progress=None, profile=None, **shade_kwargs):
     """Aggregate ``source`` and shade it: returns a ``transfer_functions.Image`` (RGBA).
 
     ``geo=True``: x/y (and the ranges) are longitude/latitude degrees, projected to Web Mercator.
     Categorical aggregates (``by``/``count_cat``) are coloured with datashader's colour key.
+    Files are streamed in chunks within ``memory_limit``; see ``pipeline.prepare`` for it and for
+    ``float32``, ``skip_bad_rows``, ``progress`` and ``profile`` (a ``profiling.Profile``).
     ``scheduler``: where dask DataFrames and file datasets are aggregated (see ``Canvas.points``).
     """
     from . import transfer_functions as tf
 
     result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
-                       scheduler=scheduler)
-    if result.ndim == 3:
-        img = tf.shade(result, how=how, **shade_kwargs)
-    else:
-        img = tf.shade(result, cmap=cmap, how=how, **shade_kwargs)
+                       scheduler=scheduler, memory_limit=memory_limit, float32=float32,
+                       skip_bad_rows=skip_bad_rows, progress=progress, profile=profile)
+    with (profile or NO_PROFILE).stage("shade"):
+        if result.ndim == 3:
+            img = tf.shade(result, how=how, **shade_kwargs)
+        else:
+            img = tf.shade(result, cmap=cmap, how=how, **shade_kwargs)
     img.attrs["backend"] = result.attrs["backend"]
+    if "notes" in result.attrs:
+        img.attrs["notes"] = result.attrs["notes"]
     return img
+

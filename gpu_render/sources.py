@@ -61,7 +61,12 @@ class Table:
 
     kind = "table"
     names: list
-    remote = False
+    remote = False      # True for tables aggregated where their rows live (Dask workers)
+    streaming = False   # True for tables read chunk by chunk (files)
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        """Rows per chunk that fit ``budget_bytes``; None: the table is one in-memory chunk."""
+        return None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -79,22 +84,7 @@ class Table:
         return select(name)
 
     def is_empty(self) -> bool:
-        return len(self) == 0
-
-    def labels(self, name: str) -> list:
-        """Category labels of ``name``, in the order their codes count."""
-        return self.categorical(name)[1]
-
-    def finite_ranges(self, wanted: dict, backend) -> dict:
-        """{column: (min, max)} of the finite values of each column in ``wanted`` ({column: log});
-        a log axis only counts positive values; (inf, -inf) where there are none."""
-        out = {}
-        for col, log in wanted.items():
-            arr = self.numeric(col)
-            if log:
-                arr = np.where(arr > 0, arr, np.nan)
-            out[col] = backend.bounds(arr) if hasattr(backend, "bounds") else _finite_bounds(arr)
-        return out
+        return self.num_rows == 0
 
     def require(self, columns):
         for c in columns:
@@ -102,8 +92,36 @@ class Table:
                 shown = ", ".join(map(repr, list(self.names)[:12]))
                 raise RenderError(f"column {c!r} not found in the {self.kind}; its columns are {shown}.")
 
+    @property
+    def num_rows(self):
+        """Rows when known without a pass over the data, else None."""
+        return len(self)
+
+    @property
+    def estimated_rows(self):
+        return self.num_rows
+
+    def dtype(self, name):
+        """The numpy dtype ``numeric(name)`` gives."""
+        return self.numeric(name).dtype
+
     def numeric(self, name: str) -> np.ndarray:
         return as_numeric(name, self._column(name))
+
+    def labels(self, name: str) -> list:
+        """The category labels of ``name`` (codes index into them)."""
+        return self.categorical(name)[1]
+
+    def ranges(self, axes: dict, backend=None):
+        """({column: (lo, hi)} of finite values, how they were found) for ``axes`` ({column: log?}),
+        log axes counting positive values only."""
+        out = {}
+        for col, log in axes.items():
+            arr = self.numeric(col)
+            if log:
+                arr = np.where(arr > 0, arr, np.nan)
+            out[col] = backend.bounds(arr) if hasattr(backend, "bounds") else _finite_bounds(arr)
+        return out, "the data"
 
     def categorical(self, name: str):
         """(codes, labels) of a category column."""
@@ -234,25 +252,20 @@ class ArrowTable(Table):
         return categorize(name, self._column(name))
 
 
-def _read_file(path: str, columns: list, reader=None, fmt: str | None = None) -> Table:
-    """Read only ``columns`` of a Parquet, CSV or Arrow IPC/Feather file into Arrow, or with the
-    backend's own ``reader(path, fmt, columns)`` (cuDF on the GPU) when it gives a table."""
+def _device_file(path: str, columns: list, reader):
+    """The backend's own read of a file (cuDF on the GPU) as a table, or None to stream it."""
     import pyarrow as pa
     from . import files
-    fmt = fmt or files.detect_format(path)
+    fmt = files.detect_format(path)
     try:
-        if reader is not None:
-            missing = [c for c in columns if c not in files.schema_names(path, fmt)]
-            table = None if missing else reader(path, fmt, columns)
-            if table is not None:
-                return table
-        table = files.read_columns(path, fmt, columns)
+        if any(c not in files.schema_names(path, fmt) for c in columns):
+            return None   # the streaming table names the missing column
+        return reader(path, fmt, columns)
     except RenderError:
         raise
     except (pa.ArrowInvalid, pa.ArrowKeyError, OSError, ValueError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RenderError(f"could not read {path} as {fmt}: {msg}") from None
-    return ArrowTable(table, kind=f"{fmt} file {path}")
 
 
 def _dask_table(source):
@@ -283,18 +296,22 @@ def _device_adapter(root):
     return getattr(device_sources, _DEVICE_ADAPTERS[root])
 
 
-def open_table(source, columns: list, reader=None, scheduler=None) -> Table:
+def open_table(source, columns: list, reader=None, scheduler=None, *, skip_bad_rows=False) -> Table:
     """Wrap ``source`` as a Table able to give ``columns``; one clear error for anything else.
 
-    ``reader(path, fmt, columns)`` is the backend's file reader (cuDF on the GPU), if it has one.
-    ``scheduler`` (a dask Client, scheduler address or name) computes dask DataFrames and file
-    datasets on a Dask cluster (``distributed``); in-memory sources take none.
+    Paths become streaming ``filetable.FileTable``s, read chunk by chunk, unless the backend's
+    ``reader(path, fmt, columns)`` (cuDF on the GPU) gives a device table. ``scheduler`` (a dask
+    Client, scheduler address or name) computes dask DataFrames and file datasets on a Dask
+    cluster (``distributed``); in-memory sources take none.
     """
     if isinstance(source, (str, os.PathLike)) and scheduler is not None:
         from .distributed import FileTable
         table = FileTable(os.fspath(source), columns)
     elif isinstance(source, (str, os.PathLike)):
-        table = _read_file(os.fspath(source), columns, reader)
+        from .filetable import open_file
+        table = _device_file(os.fspath(source), columns, reader) if reader is not None else None
+        if table is None:
+            return open_file(os.fspath(source), columns, skip_bad_rows=skip_bad_rows)
     elif isinstance(source, dict):
         device = _device_adapter(_root(next(iter(source.values())))) if source else None
         table = device(source) if device is not None else DictTable(source)
@@ -340,6 +357,29 @@ class MercatorTable(Table):
     def __len__(self):
         return len(self.base)
 
+    def __getattr__(self, name):   # file facts (notes, bad_rows, path, fmt...) of the base table
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @property
+    def num_rows(self):
+        return self.base.num_rows
+
+    @property
+    def streaming(self):
+        return self.base.streaming
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        return self.base.chunk_rows_for(budget_bytes, n_columns)
+
+    @property
+    def estimated_rows(self):
+        return self.base.estimated_rows
+
+    def dtype(self, name):
+        return np.dtype(np.float64) if name in (self.x, self.y) else self.base.dtype(name)
+
     def backend(self, name):
         return self.base.backend(name)
 
@@ -349,10 +389,16 @@ class MercatorTable(Table):
     def labels(self, name):
         return self.base.labels(name)
 
-    def finite_ranges(self, wanted, backend):
-        if self.remote:
-            return self.base.finite_ranges(wanted, backend, transform=self._project)
-        return super().finite_ranges(wanted, backend)
+    def ranges(self, axes, backend=None):
+        """The base table's ranges, projected (the projection is monotonic on each axis)."""
+        from .utils import lnglat_to_meters
+        out, how = self.base.ranges(axes, backend)
+        for col, (lo, hi) in out.items():
+            if col == self.x:
+                out[col] = tuple(float(v) for v in lnglat_to_meters(np.array([lo, hi]), 0.0)[0])
+            elif col == self.y:
+                out[col] = tuple(float(v) for v in lnglat_to_meters(0.0, np.array([lo, hi]))[1])
+        return out, how
 
     def accumulate(self, job):
         return self.base.accumulate(job, transform=self._project)

@@ -57,3 +57,31 @@ def check_output(path: str, suffix: str = ".png") -> str:
     if not os.access(folder, os.W_OK):
         raise RenderError(f"output folder {folder} is not writable.")
     return path
+
+
+def memory_size(text: str) -> int:
+    from ..memory import parse_size
+    try:
+        return parse_size(text)
+    except RenderError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_file_arguments(p):
+    """Options for streaming files: memory budget, float32 narrowing, bad CSV rows, quiet."""
+    p.add_argument("--memory-limit", type=memory_size, default=None, metavar="SIZE",
+                   help="memory budget, e.g. 256MB or 2GiB (default: a safe fraction of free memory)")
+    f32 = p.add_mutually_exclusive_group()
+    f32.add_argument("--float32", dest="float32", action="store_true", default=None,
+                     help="aggregate float64 coordinates as float32 where the loss is under a pixel "
+                          "(default: on the GPU backend only, where it halves copies)")
+    f32.add_argument("--no-float32", dest="float32", action="store_false",
+                     help="never narrow float64 coordinates")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="skip and count malformed CSV rows instead of failing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, print nothing on success")
+
+
+def file_options(args) -> dict:
+    return dict(memory_limit=args.memory_limit, float32=args.float32,
+                skip_bad_rows=args.skip_bad_rows, progress=False if args.quiet else None)

@@ -1,6 +1,7 @@
 """gpu-render render: a file to a PNG in one command."""
 from __future__ import annotations
 
+import sys
 import time
 
 from . import _common as C
@@ -13,7 +14,9 @@ def add_arguments(p):
     C.add_view_arguments(p)
     C.add_shade_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    C.add_file_arguments(p)
+    p.add_argument("--profile", action="store_true",
+                   help="print time per stage, peak memory, rows/s and what limits the speed")
     dask = p.add_mutually_exclusive_group()
     dask.add_argument("--scheduler", metavar="ADDRESS", default=None,
                       help="aggregate on this Dask scheduler's workers (e.g. tcp://host:8786)")
@@ -24,21 +27,32 @@ def add_arguments(p):
 def run(args) -> int:
     from .. import reductions
     from ..colormaps import resolve_cmap
+    from ..profiling import NO_PROFILE, Profile
     from ..render import render
     from ..transfer_functions import save_png
 
     out = C.check_output(args.output)
     agg = reductions.parse(args.agg)
     resolve_cmap(args.cmap)  # an unknown colormap fails before any data is read
+    prof = Profile().start(args.backend) if args.profile else None
     t0 = time.perf_counter()
-    with _scheduler(args) as scheduler:
-        img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
-                     args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend,
-                     scheduler=scheduler)
-    save_png(img, out)
+    try:
+        with _scheduler(args) as scheduler:
+            img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
+                         args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend,
+                         scheduler=scheduler, profile=prof, **C.file_options(args))
+        with (prof or NO_PROFILE).stage("encode"):
+            save_png(img, out)
+    finally:
+        if prof is not None:
+            prof.stop()
     if not args.quiet:
+        for note in img.attrs.get("notes", []):
+            print(f"note: {note}", file=sys.stderr)
         print(f"wrote {out} ({args.width}x{args.height}, {img.attrs.get('backend', args.backend)} backend, "
               f"{time.perf_counter() - t0:.2f} s)")
+    if prof is not None:
+        print(prof.report())
     return 0
 
 

@@ -1,0 +1,542 @@
+"""Streaming file tables: CSV (plain or gzip), Parquet (file, directory dataset, glob) and Arrow
+IPC/Feather, read in record batches of only the needed columns, never whole.
+
+- CSV: pyarrow's streaming reader with a block size derived from the chunk size; malformed rows
+  fail with their line number or, with ``skip_bad_rows``, are skipped and counted.
+- Parquet: a pyarrow dataset scanner with bounded read-ahead; row counts and column ranges come
+  from the footers' metadata and statistics; files of a dataset must agree on the needed columns.
+- Arrow IPC: memory-mapped, record batches sliced zero-copy.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import re
+
+import numpy as np
+
+from . import files
+from .errors import RenderError
+from .sources import Table
+
+MAX_CHUNK_ROWS = 1 << 22
+MIN_CHUNK_ROWS = 1 << 14
+READER_OVERHEAD = 16 * 2**20
+CSV_BLOCK = 16 * 2**20   # bytes of CSV parsed at once: larger blocks overlap reading less
+LEAN_BELOW = 128 * 2**20   # under this budget, files are read lean: see FileTable.chunk_rows_for
+
+
+def lean_pool():
+    """Arrow's jemalloc pool, set to return freed memory at once: with it, a file's RSS follows
+    a small memory budget (pyarrow's default mimalloc pool keeps tens of MiB per thread), at the
+    cost of page faults on every new buffer (CSV parsing measured about 40% slower)."""
+    import pyarrow as pa
+    global _POOL
+    if _POOL is None:
+        try:
+            _POOL = pa.jemalloc_memory_pool()
+            pa.jemalloc_set_decay_ms(0)
+        except (NotImplementedError, pa.ArrowNotImplementedError):
+            _POOL = pa.default_memory_pool()
+    return _POOL
+
+
+_POOL = None
+# what pyarrow parses as a float (besides empty, which is null)
+_NUMBER = r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[nN]a[nN]|[iI]nf(inity)?)\s*$"
+
+
+def _find_newline(view, start, stop, first=False, step=1 << 16):
+    """Index of the first (``first``) or last newline of ``view[start:stop]``, or -1."""
+    if first:
+        for i in range(start, stop, step):
+            k = bytes(view[i:min(i + step, stop)]).find(b"\n")
+            if k >= 0:
+                return i + k
+        return -1
+    for i in range(stop, start, -step):
+        lo = max(start, i - step)
+        k = bytes(view[lo:i]).rfind(b"\n")
+        if k >= 0:
+            return lo + k
+    return -1
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def read_errors(path, fmt):
+    """Turn pyarrow / OS errors while reading ``path`` into one RenderError sentence."""
+    import pyarrow as pa
+    try:
+        yield
+    except RenderError:
+        raise
+    except (pa.ArrowException, OSError, EOFError, ValueError) as exc:
+        raise RenderError(f"could not read {path} as {fmt}: {_first_line(exc)}") from None
+
+
+def to_numeric(name, arr, pool=None) -> np.ndarray:
+    """An Arrow array as float32/float64 numpy; nulls become NaN; zero-copy for floats without nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    t = arr.type
+    if pa.types.is_floating(t):
+        if t == pa.float16():
+            arr = arr.cast(pa.float32())
+        if arr.null_count:
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
+        return arr.to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
+        arr = pc.cast(arr, pa.float64(), memory_pool=pool)
+        if arr.null_count:
+            arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
+        return arr.to_numpy(zero_copy_only=False)
+    raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
+
+
+def narrow(values: np.ndarray, pool=None) -> np.ndarray:
+    """float64 -> float32, allocated from ``pool`` like the rest of a file's chunks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    out = pc.cast(pa.array(values), pa.float32(), safe=False, memory_pool=pool)
+    return out.to_numpy(zero_copy_only=False)
+
+
+def _coalesce(batches, rows, pool):
+    """Batches joined up to about ``rows`` rows (Parquet yields at most a row group per batch,
+    and many small chunks cost a kernel launch each)."""
+    import pyarrow as pa
+    pending, n = [], 0
+    for b in batches:
+        pending.append(b)
+        n += b.num_rows
+        if n >= rows // 2:
+            yield pending[0] if len(pending) == 1 else \
+                pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
+            pending, n = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
+
+
+def _touch(batch):
+    """Fault in the mapped pages of ``batch`` here (the reader thread), not in the kernels."""
+    for col in batch.columns:
+        for buf in col.buffers():
+            if buf is not None and buf.size:
+                int(np.frombuffer(buf, np.uint8)[::4096].sum())
+
+
+def _decode(arr):
+    import pyarrow as pa
+    if pa.types.is_dictionary(arr.type):
+        return arr.dictionary_decode()
+    return arr
+
+
+def _sort_key(v):
+    return (0, v) if isinstance(v, (int, float)) else (1, str(v))
+
+
+class FileTable(Table):
+    """A file read in chunks; ``chunks`` yields ``(row0, {name: numpy array})``."""
+
+    streaming = True
+
+    def __init__(self, path: str, fmt: str, columns: list, *, skip_bad_rows=False):
+        self.path, self.fmt = path, fmt
+        self.kind = f"{fmt} file {path}"
+        self.skip_bad_rows = skip_bad_rows
+        self.bad_rows = 0
+        self._rows = None
+        self._labels = {}
+        self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
+        self.threads = True
+        self.pool = None          # None: pyarrow's default pool
+        self._parse_block = 1 << 20
+        self.budget_bytes = 256 * 2**20
+        self._mapped_since_release = 0
+        self.notes = []
+        with read_errors(path, fmt):
+            getattr(self, f"_open_{fmt.split()[0].lower()}")(columns)
+
+    # ---- opening ---------------------------------------------------------------------------
+    def _open_parquet(self, columns):
+        import pyarrow.parquet as pq
+        if any(ch in self.path for ch in "*?["):
+            paths = sorted(glob.glob(self.path))
+        elif os.path.isdir(self.path):
+            paths = sorted(p for p in glob.glob(os.path.join(self.path, "**", "*"), recursive=True)
+                           if os.path.isfile(p) and not os.path.basename(p).startswith(("_", ".")))
+        else:
+            paths = [self.path]
+        if not paths:
+            raise RenderError(f"no Parquet file found in {self.path}.")
+        self.files, self.meta = paths, []
+        for p in paths:
+            with read_errors(p, "Parquet"):
+                self.meta.append(pq.read_metadata(p))
+        self.schema = self.meta[0].schema.to_arrow_schema()
+        self.names = list(self.schema.names)
+        self.require(columns)
+        for p, md in zip(paths[1:], self.meta[1:]):
+            other = md.schema.to_arrow_schema()
+            for c in columns:
+                if c not in other.names:
+                    raise RenderError(f"the files of dataset {self.path} disagree: {p} has no column "
+                                      f"{c!r}, which {paths[0]} has.")
+                t0, t1 = self.schema.field(c).type, other.field(c).type
+                if t0 != t1:
+                    raise RenderError(f"the files of dataset {self.path} disagree on column {c!r}: "
+                                      f"it is {t0} in {paths[0]} but {t1} in {p}.")
+        self._rows = sum(md.num_rows for md in self.meta)
+        self.max_row_group = max((md.row_group(i).num_rows for md in self.meta
+                                  for i in range(md.num_row_groups)), default=0)
+
+    def _open_arrow(self, columns):
+        import mmap
+
+        import pyarrow as pa
+        with open(self.path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._mmap = pa.BufferReader(pa.py_buffer(self._map))   # zero-copy over the mapping
+        try:
+            self._reader = pa.ipc.open_file(self._mmap)
+            self._batch_count = self._reader.num_record_batches
+            self._rows = sum(self._reader.get_batch(i).num_rows for i in range(self._batch_count))
+        except pa.ArrowInvalid:   # the streaming IPC format: rows are known only after a pass
+            self._mmap.seek(0)
+            self._reader = None
+        self.schema = (self._reader.schema if self._reader is not None
+                       else pa.ipc.open_stream(self._mmap).schema)
+        self.names = list(self.schema.names)
+        self.require(columns)
+
+    def _open_csv(self, columns):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        sniff = pcsv.ParseOptions(invalid_row_handler=lambda row: "skip")   # bad rows: when read
+        with pa.input_stream(self.path, compression="detect") as src, \
+                pcsv.open_csv(src, parse_options=sniff) as reader:
+            self.schema = reader.schema
+        self.names = list(self.schema.names)
+        self.require(columns)
+        with pa.input_stream(self.path, compression="detect") as src:
+            sample = src.read(1 << 20)
+        lines = sample.count(b"\n")
+        self.row_bytes = max(8.0, len(sample) / max(lines, 1))
+        self.compressed = self.path.lower().endswith(".gz")
+
+    # ---- sizes -----------------------------------------------------------------------------
+    @property
+    def num_rows(self):
+        """Rows, when known without reading the data (CSV: after a first pass)."""
+        return self._rows
+
+    @property
+    def estimated_rows(self):
+        """Rows, or an estimate from the file size for plain CSV (None if not even that)."""
+        if self._rows is not None:
+            return self._rows
+        if self.fmt == "CSV" and not self.compressed:
+            return int(os.path.getsize(self.path) / self.row_bytes)
+        return None
+
+    def __len__(self):
+        if self._rows is None:
+            n = 0
+            for batch in self.batches([self.names[0]]):
+                n += batch.num_rows
+            self._rows = n
+        return self._rows
+
+    def dtype(self, name):
+        """The numpy dtype ``name`` is read as."""
+        import pyarrow as pa
+        t = self.schema.field(name).type
+        if t == pa.float32() or t == pa.float16():
+            return np.dtype(np.float32)
+        return np.dtype(np.float64)
+
+    def text_bytes_per_row(self):
+        return self.row_bytes if self.fmt == "CSV" else 0.0
+
+    # ---- batches ---------------------------------------------------------------------------
+    def batches(self, columns, chunk_rows=None, numeric=()):
+        """Record batches of ``columns`` (``numeric`` ones parsed as float64 from CSV)."""
+        with read_errors(self.path, self.fmt):
+            yield from getattr(self, f"_batches_{self.fmt.split()[0].lower()}")(
+                list(columns), chunk_rows or self.default_rows, set(numeric))
+
+    def _batches_parquet(self, columns, chunk_rows, numeric):
+        import pyarrow.dataset as pds
+        ds = pds.dataset(self.files, schema=self.schema, format="parquet")
+        # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
+        scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
+                             fragment_readahead=1, use_threads=self.threads, memory_pool=self.pool,
+                             fragment_scan_options=pds.ParquetFragmentScanOptions(
+                                 pre_buffer=False, page_checksum_verification=True))
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                yield batch
+
+    def _batches_arrow(self, columns, chunk_rows, numeric):
+        import pyarrow as pa
+        if self._reader is not None:
+            source = (self._reader.get_batch(i) for i in range(self._batch_count))
+        else:
+            self._mmap.seek(0)
+            source = iter(pa.ipc.open_stream(self._mmap))
+        for batch in source:
+            batch = batch.select(columns)
+            for r0 in range(0, batch.num_rows, chunk_rows):
+                part = batch.slice(r0, chunk_rows)
+                _touch(part)
+                yield part
+                self._mapped_since_release += part.nbytes
+                if self._mapped_since_release > self.budget_bytes // 4:
+                    self._release_pages()
+                    self._mapped_since_release = 0
+
+    def _release_pages(self):
+        """Drop the mapped pages already read from this process's memory (they stay in the page
+        cache; a page still in use is simply read again), so RSS stays bounded."""
+        import mmap
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
+    def _csv_options(self, columns, numeric, threads=True, as_text=()):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        def on_bad_row(row):
+            self.bad_rows += 1
+            return "skip"
+
+        types = {c: (pa.string() if c in as_text else pa.float64() if c in numeric
+                     else self.schema.field(c).type) for c in columns}
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads and self.threads,
+                                                  block_size=self._parse_block),
+                    parse_options=pcsv.ParseOptions(
+                        invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
+                    convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,
+                                                        strings_can_be_null=True))
+
+    def _csv_blocks(self, block):
+        """Buffers of whole lines, about ``block`` bytes each, the header skipped.
+
+        pyarrow's own streaming reader buffers up to 32 blocks ahead; reading our own blocks and
+        parsing each with the multithreaded ``read_csv`` keeps memory at about one block. Blocks
+        live in Arrow's memory pool (not Python bytes, whose freed pages glibc keeps)."""
+        import pyarrow as pa
+        carry = b""
+        header = True
+        with pa.input_stream(self.path, compression="detect") as src:
+            while True:
+                buf = pa.allocate_buffer(len(carry) + block, memory_pool=self.pool)
+                view = memoryview(buf).cast("B")
+                view[:len(carry)] = carry
+                got = src.readinto(view[len(carry):])
+                size = len(carry) + got
+                end = got == 0
+                start = 0
+                if header:
+                    start = _find_newline(view, 0, size, first=True) + 1
+                    if start == 0 and not end:   # a header longer than a block
+                        carry = bytes(view[:size])
+                        continue
+                    header = False
+                    if start == 0:
+                        return
+                cut = size if end else _find_newline(view, start, size) + 1
+                if cut <= start and not end:
+                    carry = bytes(view[start:size])
+                    continue
+                if cut - start > 4096 or bytes(view[start:cut]).strip():   # read_csv rejects blanks
+                    yield buf.slice(start, cut - start)
+                if end:
+                    return
+                carry = bytes(view[cut:size])
+                del view, buf
+
+    def _batches_csv(self, columns, chunk_rows, numeric):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        self.bad_rows = 0
+        from .prefetch import prefetch
+        block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), CSV_BLOCK))
+        # read_csv parses its sub-blocks in parallel and returns a batch for each: one per core
+        # keeps all cores busy with chunks big enough to aggregate without joining them
+        self._parse_block = max(1 << 20, block // max(1, os.cpu_count() or 1))
+        opts = self._csv_options(columns, numeric)
+        rows = 0   # data rows before this block, read or skipped: the line of a bad row follows
+        for body in prefetch(self._csv_blocks(block), depth=1):   # the next block is read meanwhile
+            line0 = 2 + rows + self.bad_rows   # (blank lines, which pyarrow ignores, are not counted)
+            try:
+                table = pcsv.read_csv(pa.BufferReader(body), memory_pool=self.pool, **opts)
+            except pa.ArrowInvalid as exc:
+                table = self._bad_block(exc, line0, body, columns, numeric)
+            del body
+            # read_csv returns one small batch per internal 1 MB block: one chunk per block instead
+            rows += table.num_rows
+            for batch in table.to_batches():
+                if batch.num_rows:
+                    yield batch
+
+    def _bad_block(self, exc, line0, body, columns, numeric):
+        """A block pyarrow could not read: salvage its good rows (skip_bad_rows) or fail naming
+        the line, found by re-reading the block single-threaded."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pcsv
+        msg = _first_line(exc)
+        conversion = "conversion error" in msg
+        if self.skip_bad_rows and conversion:
+            bad = list(numeric)
+            table = pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, as_text=bad))
+            keep = None
+            for c in bad:
+                col = table.column(c)
+                ok = pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _NUMBER))
+                keep = ok if keep is None else pc.and_(keep, ok)
+            keep = pc.fill_null(keep, True)
+            self.bad_rows += table.num_rows - pc.sum(keep).as_py()
+            table = table.filter(keep)
+            return pa.table({c: table.column(c).cast(pa.float64()) if c in bad else table.column(c)
+                             for c in table.column_names})
+        try:
+            pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, threads=False))
+        except pa.ArrowInvalid as exc2:
+            msg = _first_line(exc2)
+        m = re.search(r"Row #(\d+)", msg)
+        if m:
+            msg = msg.replace(m.group(0), f"line {line0 + int(m.group(1)) - 1}")
+        hint = " (skip_bad_rows=True / --skip-bad-rows skips such rows)"
+        raise RenderError(f"could not read {self.path} as CSV: {msg}{hint}") from None
+
+    # ---- the Table interface ----------------------------------------------------------------
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        """Rows per chunk so that the chunks in flight (being read, queued, aggregated, plus the
+        raw text being parsed for CSV) fit ``budget_bytes``."""
+        # measured: a CSV block is held twice while cut at a line end, and parsing it takes about
+        # as much again plus allocator slack; decoded Parquet pages add about a chunk
+        per_row = 8 * n_columns * 4 + self.text_bytes_per_row() * 7
+        if self.fmt == "Parquet":   # compressed and decoded pages, dictionary buffers
+            per_row += 8 * n_columns * 4
+        # 30% headroom for allocator slack, and about 16 MiB that reader threads keep cached
+        rows = int((0.7 * budget_bytes - READER_OVERHEAD) / per_row)
+        # a small budget reads lean: one decoding thread and a pool that frees at once (both
+        # measured: each Arrow thread and mimalloc's caches hold 10-30 MiB)
+        self.threads = budget_bytes >= LEAN_BELOW
+        self.pool = None if self.threads else lean_pool()
+        self.budget_bytes = budget_bytes
+        self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
+        return self.default_rows
+
+    def chunks(self, numeric, categorical, chunk_rows=None):
+        cols = list(dict.fromkeys([*numeric, *categorical]))
+        labels = {c: self.labels(c) for c in categorical}
+        row0 = 0
+        batches = self.batches(cols, chunk_rows, numeric)
+        if self.fmt == "Parquet" and chunk_rows:
+            batches = _coalesce(batches, chunk_rows, self.pool)
+        for batch in batches:
+            out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}
+            for c in categorical:
+                out[c] = self._codes(batch.column(c), labels[c])
+            yield row0, out
+            row0 += batch.num_rows
+        self._rows = row0
+
+    def numeric(self, name):
+        parts = [c[name] for _, c in self.chunks([name], [])]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def labels(self, name):
+        """Sorted distinct non-null values of ``name``, from a streaming pass (cached)."""
+        if name not in self._labels:
+            import pyarrow.compute as pc
+            seen = set()
+            n = 0
+            for batch in self.batches([name]):
+                n += batch.num_rows
+                seen.update(v for v in pc.unique(_decode(batch.column(name))).to_pylist()
+                            if v is not None and v == v)
+            self._rows = n
+            self._labels[name] = sorted(seen, key=_sort_key)
+        return self._labels[name]
+
+    def _codes(self, arr, labels):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        arr = _decode(arr)
+        idx = pc.index_in(arr, value_set=pa.array(labels, type=arr.type))
+        idx = pc.coalesce(idx, pa.scalar(-1, idx.type), memory_pool=self.pool)
+        return idx.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+    def categorical(self, name):
+        labels = self.labels(name)
+        parts = [c[name] for _, c in self.chunks([], [name])]
+        return (np.concatenate(parts) if parts else np.zeros(0, np.int32)), labels
+
+    def ranges(self, axes, backend=None):
+        """({column: (lo, hi)}, how) for ``axes`` ({column: log?}): from Parquet statistics when
+        every row group has them, otherwise from one streaming pass."""
+        stats = self._statistics(axes) if self.fmt == "Parquet" else None
+        if stats is not None:
+            return stats, "Parquet column statistics"
+        import numba
+
+        from cpu_fallback.kernels import finite_bounds
+        parts = numba.get_num_threads()
+        lo = {c: math.inf for c in axes}
+        hi = {c: -math.inf for c in axes}
+        n = 0
+        for batch in self.batches(list(axes), None, axes):
+            n += batch.num_rows
+            for c, log in axes.items():
+                a = np.ascontiguousarray(to_numeric(c, batch.column(c)))
+                if log:
+                    a = np.where(a > 0, a, np.nan)
+                blo, bhi = finite_bounds(a, parts)
+                lo[c], hi[c] = min(lo[c], blo), max(hi[c], bhi)
+        self._rows = n
+        return {c: (lo[c], hi[c]) for c in axes}, "a first pass over the data"
+
+    def _statistics(self, axes):
+        lo = {c: math.inf for c in axes}
+        hi = {c: -math.inf for c in axes}
+        for md in self.meta:
+            for i in range(md.num_row_groups):
+                rg = md.row_group(i)
+                if rg.num_rows == 0:
+                    continue
+                found = {}
+                for j in range(rg.num_columns):
+                    col = rg.column(j)
+                    if col.path_in_schema in axes:
+                        found[col.path_in_schema] = col.statistics
+                for c in axes:
+                    st = found.get(c)
+                    if st is None or not st.has_min_max or st.null_count == rg.num_rows:
+                        return None
+                    try:
+                        a, b = float(st.min), float(st.max)
+                    except (TypeError, ValueError):
+                        return None
+                    lo[c], hi[c] = min(lo[c], a), max(hi[c], b)
+        for c, log in axes.items():
+            if not (math.isfinite(lo[c]) and math.isfinite(hi[c])) or (log and lo[c] <= 0):
+                return None
+        return {c: (lo[c], hi[c]) for c in axes}
+
+
+def open_file(path: str, columns: list, *, skip_bad_rows=False) -> FileTable:
+    """A streaming table over the file at ``path`` able to give ``columns``."""
+    fmt = files.detect_format(path)
+    return FileTable(path, fmt, columns, skip_bad_rows=skip_bad_rows)

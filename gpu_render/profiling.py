@@ -1,0 +1,230 @@
+"""Profiling a render: wall time per stage, peak memory, rows/s, and the bottleneck named with
+advice measured on the user's own data.
+
+Stages are timed on the main thread's critical path, so they add up to the wall time:
+``open`` (backend, budget, file metadata), ``scan`` (a first pass for ranges or categories), ``plan`` (the plan and
+chunk sizes), ``read`` (waiting for
+the next chunk; the reader runs ahead in a thread, its own busy time is ``read_busy``),
+``transfer`` (to the device), ``aggregate``, ``finalize``, ``shade``, ``encode``.
+When profiling is off the pipeline uses ``NO_PROFILE``, whose stages cost one function call.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+from .memory import fmt_bytes
+
+STAGES = ("open", "scan", "plan", "read", "transfer", "aggregate", "finalize", "shade", "encode")
+
+
+class _NoProfile:
+    enabled = False
+
+    def stage(self, name):
+        return contextlib.nullcontext()
+
+
+NO_PROFILE = _NoProfile()
+
+
+class Profile:
+    """Filled in by ``render(..., profile=Profile())``, ``render --profile`` or ``profile(...)``."""
+
+    enabled = True
+
+    def __init__(self):
+        self.stages = {s: 0.0 for s in STAGES}
+        self.wall = 0.0
+        self.rows = 0
+        self.read_busy = 0.0
+        self.peak_rss = 0
+        self.peak_device = None
+        self.chunks = 0
+        self.chunk_rows = None
+        self.budget = None
+        self.source = None        # the FileTable (or None for in-memory data)
+        self.job = None
+        self.notes = []
+        self.warmup = 0.0
+        self.advice = []
+        self.bottleneck = None
+        self._t0 = None
+        self._stop = None
+
+    # ---- measuring -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def stage(self, name):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t0
+
+    def start(self, backend="auto"):
+        """Start the clock (after ``warm_up``, which is timed apart as ``warmup``)."""
+        import psutil
+        self.warmup = warm_up(backend)
+        proc = psutil.Process()
+        self._stop = threading.Event()
+        self.peak_rss = proc.memory_info().rss
+
+        def sample():
+            while not self._stop.wait(0.02):
+                self.peak_rss = max(self.peak_rss, proc.memory_info().rss)
+
+        self._sampler = threading.Thread(target=sample, daemon=True)
+        self._sampler.start()
+        self._t0 = time.perf_counter()
+        return self
+
+    def stop(self):
+        self.wall = time.perf_counter() - self._t0
+        self._stop.set()
+        self._sampler.join()
+        import psutil
+        self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
+        self._analyse()
+        return self
+
+    @property
+    def rows_per_s(self):
+        return self.rows / self.wall if self.wall else 0.0
+
+    # ---- analysis --------------------------------------------------------------------------
+    def _analyse(self):
+        st, wall = self.stages, self.wall or 1e-9
+        stream = st["read"] + st["transfer"] + st["aggregate"]
+        work = {"reading/parsing": max(self.read_busy, st["read"]), "transfer": st["transfer"],
+                "aggregation": st["aggregate"], "first pass": st["scan"],
+                "shading": st["shade"], "encoding": st["encode"]}
+        self.bottleneck = max(work, key=work.get)
+        src = self.source
+        fmt = getattr(src, "fmt", None)
+        share = work["reading/parsing"] / wall
+        if fmt == "CSV":   # a first pass over a CSV is parsing too
+            share = (work["reading/parsing"] + st["scan"]) / wall
+        if fmt == "CSV" and share > 0.3:
+            faster = self._parquet_speedup(stream)
+            tail = (f"; `gpu-render convert {src.path} OUT.parquet` would make re-renders about "
+                    f"{faster:.1f}x faster (Parquet read measured on a sample of this file)"
+                    if faster else "")
+            self.advice.append(f"CSV parsing is {share:.0%} of the time{tail}.")
+        elif fmt and share > 0.5:
+            more = "" if self._float64_columns() else " or a faster disk"
+            self.advice.append(f"reading {fmt} is {share:.0%} of the time: the render is bound by "
+                               f"reading and decoding the file; more cores{more} would help.")
+        if st["scan"] > 0.1 * wall:
+            how = " or convert to Parquet, whose statistics give the ranges" if fmt == "CSV" else ""
+            self.advice.append(f"a first pass over the data took {st['scan'] / wall:.0%} of the time: "
+                               f"pass x_range/y_range to skip it{how}.")
+        f64 = self._float64_columns()
+        if f64:
+            self.advice.append(f"column(s) {', '.join(f64)} are float64 in the file, which doubles "
+                               "the bytes read and moved per row; `gpu-render convert --float32` "
+                               "stores them as float32.")
+        if st["aggregate"] > 0.5 * wall:
+            self.advice.append(f"aggregation is {st['aggregate'] / wall:.0%} of the time: the kernels "
+                               "are the limit (a GPU backend, more cores or fewer reductions help).")
+        if st["transfer"] > 0.3 * wall:
+            self.advice.append(f"copying to the device is {st['transfer'] / wall:.0%} of the time: "
+                               "float32 columns halve it.")
+        if not self.advice:
+            self.advice.append(f"{self.bottleneck} takes most of the time; nothing obvious to change.")
+
+    def _float64_columns(self):
+        src, job = self.source, self.job
+        if src is None or job is None:
+            return []
+        import numpy as np
+        return [c for c in job.numeric if src.dtype(c) == np.float64]
+
+    def _parquet_speedup(self, stream_time):
+        """Estimated speedup of the same render from Parquet: read a sample of this file's needed
+        columns back from an in-memory Parquet copy, and time that."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        src, job = self.source, self.job
+        if job is None or not self.rows:
+            return None
+        try:
+            batch = next(iter(src.batches(job.numeric + job.categorical, None, job.numeric)))
+        except Exception:   # the advice is best effort; the render itself succeeded
+            return None
+        table = pa.Table.from_batches([batch])
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf)
+        data = buf.getvalue()
+        t0 = time.perf_counter()
+        reps = 0
+        while time.perf_counter() - t0 < 0.2:
+            pq.read_table(pa.BufferReader(data)).combine_chunks()
+            reps += 1
+        rate = reps * table.num_rows / (time.perf_counter() - t0)
+        st = self.stages
+        read_pq = self.rows / rate
+        est = (self.wall - stream_time - st["scan"] - st["open"]
+               + max(read_pq, st["transfer"] + st["aggregate"]))
+        return self.wall / est if est > 0 else None
+
+    # ---- output ----------------------------------------------------------------------------
+    def to_dict(self):
+        return {"wall_s": self.wall, "stages_s": dict(self.stages), "read_busy_s": self.read_busy,
+                "warmup_s": self.warmup, "rows": self.rows, "rows_per_s": self.rows_per_s, "peak_rss_bytes": self.peak_rss,
+                "peak_device_bytes": self.peak_device, "chunks": self.chunks,
+                "chunk_rows": self.chunk_rows, "memory_budget_bytes": self.budget,
+                "bottleneck": self.bottleneck, "advice": list(self.advice), "notes": list(self.notes)}
+
+    def report(self) -> str:
+        wall = self.wall or 1e-9
+        lines = [f"{self.rows:,} rows in {self.wall:.3f} s ({self.rows_per_s / 1e6:.2f} M rows/s)"]
+        for name in STAGES:
+            t = self.stages.get(name, 0.0)
+            if t:
+                lines.append(f"  {name:<10} {t:8.3f} s  {t / wall:6.1%}")
+        other = self.wall - sum(self.stages.values())
+        lines.append(f"  {'other':<10} {other:8.3f} s  {other / wall:6.1%}")
+        if self.warmup:
+            lines.append(f"  (before the clock: {self.warmup:.3f} s importing modules and loading kernels)")
+        if self.read_busy:
+            lines.append(f"  (reader thread busy {self.read_busy:.3f} s, overlapping aggregation)")
+        mem = f"peak host RSS {fmt_bytes(self.peak_rss)}"
+        if self.peak_device is not None:
+            mem += f", peak device memory {fmt_bytes(self.peak_device)}"
+        if self.budget:
+            mem += f" (memory budget {fmt_bytes(self.budget)}, {self.chunks} chunks of up to {self.chunk_rows or 0:,} rows)"
+        lines.append(mem)
+        lines.extend(f"note: {n}" for n in self.notes)
+        lines.append(f"bottleneck: {self.bottleneck}")
+        lines.extend(f"advice: {a}" for a in self.advice)
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"<Profile {self.rows:,} rows, {self.wall:.3f} s, bottleneck: {self.bottleneck}>"
+
+
+def warm_up(backend="auto") -> float:
+    """Import what a render uses and load the kernels once, so a profile times the job itself
+    and not one-off Python imports; returns the seconds it took."""
+    t0 = time.perf_counter()
+    import numpy as np
+
+    from .render import render
+    for dtype in (np.float64, np.float32):
+        pts = {"x": np.arange(3, dtype=dtype), "y": np.arange(3, dtype=dtype)}
+        render(pts, "x", "y", width=4, height=4, backend=backend).to_bytesio("png")
+    return time.perf_counter() - t0
+
+
+def profile(source, x, y, agg=None, **kwargs) -> Profile:
+    """Render ``source`` (as ``render`` does) and encode the PNG in memory; return the Profile."""
+    from .render import render
+    prof = Profile().start(kwargs.get("backend", "auto"))
+    try:
+        img = render(source, x, y, agg, profile=prof, **kwargs)
+        with prof.stage("encode"):
+            img.to_bytesio("png")
+    finally:
+        prof.stop()
+    return prof

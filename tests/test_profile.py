@@ -1,0 +1,73 @@
+"""Profiles: stages that add up to the wall time, peak memory, rows/s and advice from the data."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gpu_render as ds
+from gpu_render.cli import main
+from gpu_render.profiling import STAGES, Profile
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    rng = np.random.default_rng(2)
+    n = 300_000
+    df = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "v": rng.random(n)})
+    folder = tmp_path_factory.mktemp("prof")
+    df.to_csv(folder / "d.csv", index=False)
+    df.to_parquet(folder / "d.parquet")
+    return {"csv": str(folder / "d.csv"), "parquet": str(folder / "d.parquet"), "n": n}
+
+
+def _adds_up(p):
+    total = sum(p.stages.values())
+    assert abs(total - p.wall) <= 0.1 * p.wall, (p.stages, p.wall)
+
+
+def test_csv_profile_names_parsing_and_measures_convert(data):
+    p = ds.profile(data["csv"], "x", "y", ds.mean("v"), width=200, height=150,
+                   x_range=(-3, 3), y_range=(-3, 3), memory_limit="64MB")
+    _adds_up(p)
+    assert set(p.stages) == set(STAGES)
+    assert p.rows == data["n"]
+    assert p.rows_per_s == pytest.approx(p.rows / p.wall)
+    assert p.peak_rss > 0 and p.read_busy > 0 and p.chunks >= 1
+    assert p.bottleneck == "reading/parsing"
+    advice = " ".join(p.advice)
+    assert "CSV parsing is" in advice and "gpu-render convert" in advice and "x faster" in advice
+    assert "float64" in advice
+    assert "CSV parsing" in p.report()
+
+
+def test_first_pass_is_reported(data):
+    p = ds.profile(data["csv"], "x", "y", width=100, height=100)
+    _adds_up(p)
+    assert p.stages["scan"] > 0
+    assert any("first pass" in n for n in p.notes)
+
+
+def test_render_fills_a_profile_object(data):
+    p = Profile().start()
+    img = ds.render(data["parquet"], "x", "y", width=100, height=80, profile=p)
+    p.stop()
+    _adds_up(p)
+    assert img.shape == (80, 100)
+    assert p.stages["shade"] > 0 and p.stages["aggregate"] > 0
+    assert p.to_dict()["rows"] == data["n"]
+
+
+def test_cli_profile_and_render_profile(data, tmp_path, capsys):
+    assert main(["profile", data["parquet"], "--x", "x", "--y", "y", "--json", "--width", "100",
+                 "--height", "80"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == data["n"] and out["bottleneck"] and out["advice"]
+    assert abs(sum(out["stages_s"].values()) - out["wall_s"]) <= 0.1 * out["wall_s"]
+    png = tmp_path / "o.png"
+    assert main(["render", data["csv"], "--x", "x", "--y", "y", "--profile", "--width", "100",
+                 "--height", "80", "-o", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert png.exists()
+    for word in ("read", "aggregate", "encode", "peak host RSS", "bottleneck:", "advice:"):
+        assert word in text
