@@ -179,7 +179,7 @@ def test_file_dataset_on_workers(client, tmp_path):
     lines = bad.read_text().splitlines(keepends=True)
     lines[4] = "not-a-number," + lines[4].split(",", 1)[1]
     bad.write_text("".join(lines))
-    with pytest.raises(RenderError, match=r"file .*p1\.csv: column 'x' is not numeric"):
+    with pytest.raises(RenderError, match=r"file .*p1\.csv: .*line 5.*'not-a-number'"):
         aggregate(str(tmp_path / "csv" / "*.csv"), "x", "y", None, W, H, scheduler=client)
 
 
