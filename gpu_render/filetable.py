@@ -70,15 +70,25 @@ def _first_line(exc) -> str:
 
 
 @contextlib.contextmanager
-def read_errors(path, fmt):
-    """Turn pyarrow / OS errors while reading ``path`` into one RenderError sentence."""
+def read_errors(path, fmt, names=None):
+    """Turn pyarrow / OS errors while reading ``path`` into one RenderError sentence; a CSV
+    column number in pyarrow's message becomes the column's name (``names``: the header)."""
     import pyarrow as pa
     try:
         yield
     except RenderError:
         raise
     except (pa.ArrowException, OSError, EOFError, ValueError) as exc:
-        raise RenderError(f"could not read {path} as {fmt}: {_first_line(exc)}") from None
+        raise RenderError(f"could not read {path} as {fmt}: {_name_columns(_first_line(exc), names)}") from None
+
+
+def _name_columns(msg: str, names) -> str:
+    """pyarrow's "In CSV column #3" -> "in column 'name'" (``names``: the file's header)."""
+    import re
+    if not names:
+        return msg
+    return re.sub(r"In CSV column #(\d+)", lambda m: f"in column {names[int(m.group(1))]!r}"
+                  if int(m.group(1)) < len(names) else m.group(0), msg)
 
 
 def to_numeric(name, arr, pool=None) -> np.ndarray:
@@ -269,7 +279,7 @@ class FileTable(Table):
     # ---- batches ---------------------------------------------------------------------------
     def batches(self, columns, chunk_rows=None, numeric=()):
         """Record batches of ``columns`` (``numeric`` ones parsed as float64 from CSV)."""
-        with read_errors(self.path, self.fmt):
+        with read_errors(self.path, self.fmt, self.names if self.fmt == "CSV" else None):
             yield from getattr(self, f"_batches_{self.fmt.split()[0].lower()}")(
                 list(columns), chunk_rows or self.default_rows, set(numeric))
 
@@ -417,7 +427,7 @@ class FileTable(Table):
         if m:
             msg = msg.replace(m.group(0), f"line {line0 + int(m.group(1)) - 1}")
         hint = " (skip_bad_rows=True / --skip-bad-rows skips such rows)"
-        raise RenderError(f"could not read {self.path} as CSV: {msg}{hint}") from None
+        raise RenderError(f"could not read {self.path} as CSV: {_name_columns(msg, self.names)}{hint}") from None
 
     # ---- the Table interface ----------------------------------------------------------------
     def chunk_rows_for(self, budget_bytes, n_columns):
@@ -458,17 +468,25 @@ class FileTable(Table):
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def labels(self, name):
-        """Sorted distinct non-null values of ``name``, from a streaming pass (cached)."""
+        """Labels of ``name`` from a streaming pass (cached): a dictionary-encoded column (e.g. a
+        pandas Categorical saved to Parquet or Arrow) keeps its dictionary order, as pandas reads
+        it back; any other column gives its sorted distinct non-null values."""
         if name not in self._labels:
+            import pyarrow as pa
             import pyarrow.compute as pc
             seen = set()
+            order = {}    # dictionary values in first-seen order; None once a batch has none
             n = 0
             for batch in self.batches([name]):
                 n += batch.num_rows
-                seen.update(v for v in pc.unique(_decode(batch.column(name))).to_pylist()
-                            if v is not None and v == v)
+                col = batch.column(name)
+                if order is not None and pa.types.is_dictionary(col.type):
+                    order.update(dict.fromkeys(v for v in col.dictionary.to_pylist() if v is not None))
+                else:
+                    order = None
+                seen.update(v for v in pc.unique(_decode(col)).to_pylist() if v is not None and v == v)
             self._rows = n
-            self._labels[name] = sorted(seen, key=_sort_key)
+            self._labels[name] = list(order) if order else sorted(seen, key=_sort_key)
         return self._labels[name]
 
     def _codes(self, arr, labels):
@@ -506,6 +524,8 @@ class FileTable(Table):
                 blo, bhi = finite_bounds(a, parts)
                 lo[c], hi[c] = min(lo[c], blo), max(hi[c], bhi)
         self._rows = n
+        if n == 0:
+            raise RenderError(f"the {self.kind} has no rows.")
         return {c: (lo[c], hi[c]) for c in axes}, "a first pass over the data"
 
     def _statistics(self, axes):

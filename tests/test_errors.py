@@ -32,8 +32,8 @@ def files(tmp_path):
 CLI_CASES = [
     (["missing.parquet"], "file not found"),
     (["ok.csv", "--x", "nope"], "column 'nope' not found"),
-    (["ok.csv", "--y", "name"], "column 'name' is not numeric"),
-    (["ok.csv", "--agg", "mean:name"], "column 'name' is not numeric"),
+    (["ok.csv", "--y", "name"], "in column 'name': line 2: CSV conversion error to double: invalid value 'a'"),
+    (["ok.csv", "--agg", "mean:name"], "in column 'name': line 2"),
     (["empty.csv"], "has no rows"),
     (["nan.csv"], "has no finite values"),
     (["ok.csv", "--x-range=1,1"], "zero-width"),
