@@ -1,7 +1,7 @@
 """Core-engine benchmark: gpu-render's CPU backend vs datashader's pandas path, same process.
 
 In-memory float32 points (x, y, a float32 value and a 5-category column), 800x600, for count,
-mean and count_cat; best of N runs after a warm-up (compilation excluded for both). Then the
+mean and count_cat; best of N alternating runs after a warm-up (compilation excluded for both). Then the
 command line: a 1M-row Parquet file to PNG in a fresh process (kernels cached by an earlier run)
 against the same job written with datashader. Results: benchmarks/results/core.json and core.md.
 
@@ -40,14 +40,18 @@ def frame(n, seed=0):
         "c": pd.Categorical.from_codes(rng.integers(0, 5, n, dtype=np.int8), list("abcde"))})
 
 
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+def interleaved(fns, repeat):
+    """Run each function once to warm up, then alternately ``repeat`` times: (best, median) each.
+    Alternating spreads the noise of a shared machine over both sides alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times), float(np.median(times))
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [(min(ts), float(np.median(ts))) for ts in times]
 
 
 def bench_in_memory(rows, repeat):
@@ -63,8 +67,9 @@ def bench_in_memory(rows, repeat):
             ref = dsh.Canvas(800, 600, **ranges).points(df, "x", "y", theirs)
             mine = gr.Canvas(800, 600, **ranges).points(df, "x", "y", ours, backend="cpu")
             same = np.allclose(np.asarray(mine.values, float), np.asarray(ref.values, float), equal_nan=True)
-            t_ds = best(lambda: dsh.Canvas(800, 600, **ranges).points(df, "x", "y", theirs), repeat)
-            t_gr = best(lambda: gr.Canvas(800, 600, **ranges).points(df, "x", "y", ours, backend="cpu"), repeat)
+            t_ds, t_gr = interleaved([lambda: dsh.Canvas(800, 600, **ranges).points(df, "x", "y", theirs),
+                                      lambda: gr.Canvas(800, 600, **ranges).points(df, "x", "y", ours, backend="cpu")],
+                                     repeat)
             row = {"rows": n, "reduction": name, "datashader_s": t_ds[0], "gpu_render_s": t_gr[0],
                    "datashader_median_s": t_ds[1], "gpu_render_median_s": t_gr[1],
                    "speedup": t_ds[0] / t_gr[0], "gpu_render_Mpts_per_s": n / t_gr[0] / 1e6,
@@ -96,8 +101,12 @@ def bench_cli(repeat):
         return time.perf_counter() - t
 
     run(ours), run(theirs)  # first runs fill numba's on-disk caches (ours and datashader's)
-    t_ours = sorted(run(ours) for _ in range(repeat))
-    t_ds = sorted(run(theirs) for _ in range(repeat))
+    t_ours, t_ds = [], []
+    for _ in range(repeat):   # alternate, so both sides see the same machine
+        t_ours.append(run(ours))
+        t_ds.append(run(theirs))
+    t_ours.sort()
+    t_ds.sort()
     print(f"CLI 1M-row Parquet -> PNG, fresh process: gpu-render {t_ours[0]:.2f} s (median "
           f"{t_ours[len(t_ours) // 2]:.2f}), datashader {t_ds[0]:.2f} s (median {t_ds[len(t_ds) // 2]:.2f})")
     return {"gpu_render_s": t_ours[0], "gpu_render_median_s": t_ours[len(t_ours) // 2],
@@ -113,7 +122,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[20_000_000, 100_000_000])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--skip-cli", action="store_true")
     ap.add_argument("--out", default=os.path.join(RESULTS, "core"))
     args = ap.parse_args()
