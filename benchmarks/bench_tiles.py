@@ -134,7 +134,7 @@ def main():
     import numba
     machine = {"platform": platform.platform(), "cpus": os.cpu_count(), "numba_threads": numba.get_num_threads(),
                "python": platform.python_version(),
-               "note": os.environ.get("BENCH_NOTE", "shared machine: other jobs were running; timings are noisy")}
+               "note": os.environ.get("BENCH_NOTE", "load average %.2f at start" % os.getloadavg()[0])}
     res = {"machine": machine, "index": bench_index(args.rows, args.passes)}
     print(json.dumps(res["index"], indent=1))
     if not args.skip_pyramid:

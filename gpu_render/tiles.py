@@ -111,7 +111,9 @@ class _TileStore:
             self.tmp = tempfile.mkdtemp(prefix="gpu-render-tiles-")
         path = os.path.join(self.tmp, f"{key[0]}_{key[1]}.npy")
         np.save(path, np.asarray(agg.data))
-        self.disk[key] = (path, agg.coords, agg.dims, agg.name)
+        # plain arrays: ``agg.coords`` would keep the whole DataArray (its data too) alive
+        coords = {k: (v.dims, np.asarray(v.values)) for k, v in agg.coords.items()}
+        self.disk[key] = (path, coords, agg.dims, agg.name)
 
     def keys(self):
         return list(self.mem) + list(self.disk)

@@ -164,3 +164,27 @@ def test_cli_tiles(tmp_path, geo_points, capsys):
     assert "nope" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["tiles", str(src), "--x", "lon", "--y", "lat", "--max-zoom", "30", "-o", str(out)])
+
+
+def test_spilled_tiles_are_not_kept_in_memory():
+    """A tile spilled to disk must not stay alive through references kept with it."""
+    import gc
+    import weakref
+
+    import xarray as xr
+
+    from gpu_render.tiles import _TileStore
+    store = _TileStore(budget=0)   # everything spills
+    agg = xr.DataArray(np.arange(16.0).reshape(4, 4), coords={"y": np.arange(4.0), "x": np.arange(4.0)},
+                       dims=("y", "x"), name="t")
+    ref = weakref.ref(agg)
+    store.put((1, 2), agg)
+    del agg
+    gc.collect()
+    try:
+        assert ref() is None
+        back = store.get((1, 2))
+        np.testing.assert_array_equal(back.values, np.arange(16.0).reshape(4, 4))
+        np.testing.assert_array_equal(back.x.values, np.arange(4.0))
+    finally:
+        store.close()
