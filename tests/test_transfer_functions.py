@@ -371,3 +371,10 @@ def test_unknown_cmap_message_lists_examples():
     with pytest.raises(RenderError) as info:
         tf.shade(agg('small', 'count'), cmap='firey')
     assert "'firey'" in str(info.value) and "'fire'" in str(info.value)
+
+
+def test_every_datashader_colour_name_gives_the_same_rgb():
+    import datashader.colors as dc
+    from gpu_render.colormaps import to_rgb
+    for name, hexcode in dc.color_lookup.items():
+        assert tuple(to_rgb(name)) == tuple(dc.rgb(hexcode)), name
