@@ -23,7 +23,7 @@ import numpy as np
 from . import planes as P
 from .backend import BackendBase
 from .errors import RenderError
-from .sources import Table, _finite_bounds, open_table
+from .sources import Table, open_table
 from .xp import get_xp, to_host
 
 ROW_SHIFT = 40          # up to 2**40 rows per piece, 2**23 pieces
@@ -169,7 +169,7 @@ def _scan_piece(opener, data, i, ctx):
             arr = cols[c]
             if log:
                 arr = np.where(arr > 0, arr, np.nan)
-            bounds[c] = tuple(map(float, cpu.bounds(arr) if hasattr(cpu, "bounds") else _finite_bounds(arr)))
+            bounds[c] = tuple(map(float, cpu.bounds(arr)))
     return bounds, {c: [v] for c, v in labels.items()}, len(table)
 
 

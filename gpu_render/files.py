@@ -46,20 +46,3 @@ def schema_names(path: str, fmt: str) -> list:
     with pcsv.open_csv(path) as reader:
         return reader.schema.names
 
-
-def read_columns(path: str, fmt: str, columns: list):
-    """A pyarrow Table of just ``columns`` (missing ones are reported with the available names)."""
-    import pyarrow as pa
-    names = schema_names(path, fmt)
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise RenderError(f"column {missing[0]!r} not found in {path}; its columns are "
-                          + ", ".join(map(repr, names[:12])) + ".")
-    if fmt == "Parquet":
-        import pyarrow.dataset as pds
-        return pds.dataset(_expand(path), format="parquet").to_table(columns=columns)
-    if fmt == "Arrow IPC":
-        with pa.memory_map(path) as src:
-            return pa.ipc.open_file(src).read_all().select(columns)
-    import pyarrow.csv as pcsv
-    return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(include_columns=columns))

@@ -220,8 +220,8 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     job = pipeline.prepare(Canvas(TILE, TILE, world, world), source, x, y, agg, backend=backend,
                            wrap_table=wrap)
     be = job.backend
-    bounds = [be.bounds(job.table.numeric(c)) if hasattr(be, "bounds") else
-              (np.nanmin(job.table.numeric(c)), np.nanmax(job.table.numeric(c))) for c in (x, y)]
+    found, _ = job.table.ranges({x: False, y: False}, be)   # statistics or one pass for files
+    bounds = [found[x], found[y]]
     if not all(math.isfinite(v) for b in bounds for v in b):
         raise RenderError(f"columns {x!r}/{y!r} have no finite values; nothing to draw.")
     per_pixel = required_bytes(job.plan, be.parts) / (TILE * TILE) + 8 * 2  # partials + finalized
