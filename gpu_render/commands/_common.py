@@ -28,6 +28,29 @@ def positive_int(text: str) -> int:
     return n
 
 
+def int_in(noun: str, name: str, lo: int, hi):
+    """An argparse type for a whole number from ``lo`` to ``hi`` ("expected a {noun}", "{name}
+    must be from lo to hi"); ``hi`` may be a callable, read only when an argument is parsed (so
+    building the parser imports nothing)."""
+    def parse(text: str) -> int:
+        top = hi() if callable(hi) else hi
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {noun}, got {text!r}") from None
+        if not lo <= n <= top:
+            raise argparse.ArgumentTypeError(f"{name} must be from {lo} to {top}, got {n}")
+        return n
+    return parse
+
+
+def add_map_columns(p):
+    """--x/--y in Web Mercator metres, or longitude/latitude degrees with --geo (tiles, serve)."""
+    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
+    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
+    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
+
+
 def add_view_arguments(p):
     """--x/--y, the reduction, canvas size, ranges, geo and backend."""
     p.add_argument("--x", required=True, help="column for the horizontal axis")

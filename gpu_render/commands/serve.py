@@ -6,26 +6,14 @@ from . import _common as C
 HELP = "serve a pannable, zoomable web map of a file (tiles aggregated on demand)"
 
 
-def _port(text):
-    try:
-        p = int(text)
-    except ValueError:
-        raise C.argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= p <= 65535:
-        raise C.argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {p}")
-    return p
-
-
 def add_arguments(p):
     p.add_argument("file", help="a .parquet/.csv/.arrow file, or a directory of Parquet files")
-    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
-    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
-    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
+    C.add_map_columns(p)
     p.add_argument("--agg", action="append", default=None, metavar="SPEC",
                    help="a reduction offered in the viewer (repeatable): count, any, sum:COL, mean:COL, "
                         "min:COL, max:COL, std:COL, var:COL; default: count")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--port", type=C.int_in("port number", "port", 0, 65535), default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=C.positive_int, default=8, help="request threads (default 8)")
     p.add_argument("--follow", action="store_true",
                    help="FILE is a directory receiving Parquet files: re-index when files appear")

@@ -1,7 +1,6 @@
 """gpu-render tiles: a file to a Web Mercator XYZ pyramid of PNG tiles."""
 from __future__ import annotations
 
-import argparse
 import time
 
 from . import _common as C
@@ -9,26 +8,19 @@ from . import _common as C
 HELP = "write a Web Mercator XYZ pyramid of 256 px PNG tiles (DIR/{z}/{x}/{y}.png)"
 
 
-def _zoom(text):
+def _max_zoom():
     from ..tiles import MAX_ZOOM
-    try:
-        z = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a zoom level, got {text!r}") from None
-    if not 0 <= z <= MAX_ZOOM:
-        raise argparse.ArgumentTypeError(f"zoom must be from 0 to {MAX_ZOOM}, got {z}")
-    return z
+    return MAX_ZOOM
 
 
 def add_arguments(p):
     p.add_argument("file", help="a .parquet/.csv/.csv.gz/.arrow/.feather file, a Parquet directory or glob")
-    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
-    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
-    p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
+    C.add_map_columns(p)
     p.add_argument("--agg", default="count",
                    help="count|any|sum:COL|mean:COL|min:COL|max:COL|std:COL|var:COL|first:COL|last:COL")
-    p.add_argument("--min-zoom", type=_zoom, default=0)
-    p.add_argument("--max-zoom", type=_zoom, default=8)
+    zoom = C.int_in("zoom level", "zoom", 0, _max_zoom)
+    p.add_argument("--min-zoom", type=zoom, default=0)
+    p.add_argument("--max-zoom", type=zoom, default=8)
     C.add_shade_arguments(p)
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--memory-mb", type=C.positive_int, default=None,
