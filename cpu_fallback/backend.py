@@ -11,6 +11,7 @@ from gpu_render.xp import to_host
 
 _EMPTY_CODES = np.zeros(0, dtype=np.int8)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+_UNUSED_16 = np.zeros((1, 1), np.uint16)
 _UNUSED = {name: np.zeros((1, 1), dt) for name, dt in P.PLANE_DTYPES.items()}  # planes a kind lacks
 
 
@@ -47,8 +48,12 @@ class CPUBackend(BackendBase):
         for g, planes in zip(plan.groups, partial):
             cats = columns[g.cat] if g.cat is not None else _EMPTY_CODES
             vals = columns[g.column] if g.kind != P.COUNT else _EMPTY_VALUES
+            size = plan.slots(g)
+            idx = np.empty((self.parts, K.BLOCK), np.int32 if size < 2**31 else np.int64)
+            counts16 = (np.zeros((self.parts, size), np.uint16) if g.kind in (P.COUNT, P.COUNT_VALID)
+                        else _UNUSED_16)
             K.aggregate(g.kind, self.parts, xs, ys, vals, cats, g.ncat, vp.params, vp.width,
-                        vp.height, vp.x_log, vp.y_log, row0,
+                        vp.height, vp.x_log, vp.y_log, row0, idx, counts16,
                         *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
 
     def share_cores(self, reader_bound: bool):

@@ -25,9 +25,8 @@ BLOCK = 16384
 COUNT, COUNT_VALID, SUM, VAR, MIN, MAX, FIRST, LAST = range(8)
 
 
-@nb.njit(**_JIT)
-def bin_block(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx):
-    """idx[j] = (pixel * ncat + category) of row j, or the trash slot ``w*h*ncat``."""
+@nb.njit(inline="always")
+def _bin_rows(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx):
     sx, tx, sy, ty, x0, x1, y0, y1 = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
     trash = w * h * ncat
     has_vals = vals.shape[0] > 0
@@ -48,6 +47,31 @@ def bin_block(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx):
         if has_vals:
             ok = ok and not math.isnan(vals[j])
         idx[j] = k if ok else trash
+
+
+@nb.njit(**_JIT)
+def bin_block(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx):
+    """idx[j] = (pixel * ncat + category) of row j, or the trash slot ``w*h*ncat``.
+
+    Linear axes get a copy of the loop with the logarithms compiled out, which LLVM vectorises
+    (a log10 call in the loop, even an untaken one, keeps it scalar: about 25% slower)."""
+    if xlog or ylog:
+        _bin_rows(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, idx)
+    else:
+        _bin_rows(xs, ys, vals, cats, ncat, p, w, h, False, False, idx)
+
+
+@nb.njit(**_JIT)
+def _count16(idx, m, c16, cnt):
+    """Counts in 16-bit private counters: half the cache footprint of uint32 (an 800x600 grid
+    then fits a 1 MB L2). A counter that wraps to 0 hands 65536 on to the 32-bit plane."""
+    for j in range(m):
+        k = idx[j]
+        c = c16[k] + 1
+        if c == 65536:
+            cnt[k] += 65536
+            c = 0
+        c16[k] = c
 
 
 @nb.njit(**_JIT)
@@ -90,22 +114,36 @@ def _scatter(kind, idx, m, vals, row0, cnt, sm, m2, row, val):
 
 
 @nb.njit(parallel=True, **_JIT)
-def aggregate(kind, parts, xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, row0, cnt, sm, m2, row, val):
-    """Aggregate all rows into planes of shape (parts, w*h*ncat + 1); unused planes may be (1, 1)."""
+def aggregate(kind, parts, xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, row0, idx, c16,
+              cnt, sm, m2, row, val):
+    """Aggregate all rows into planes of shape (parts, w*h*ncat + 1); unused planes may be (1, 1).
+
+    ``idx`` (parts, BLOCK) is each thread's bin buffer (int32 when the planes allow: half the
+    traffic). ``c16``, for the count kinds only, is (parts, plane size) of 16-bit counters,
+    zero, added into ``cnt`` at the end; otherwise (1, 1) and unused."""
     n = xs.shape[0]
     no_vals = vals[:0]
     no_cats = cats[:0]
+    small = kind == COUNT or kind == COUNT_VALID
     for t in nb.prange(parts):
-        idx = np.empty(BLOCK, np.int64)
+        ix = idx[t]
+        c = cnt[t % cnt.shape[0]]
         lo = t * n // parts
         hi = (t + 1) * n // parts
         for b0 in range(lo, hi, BLOCK):
             b1 = min(b0 + BLOCK, hi)
             bv = vals[b0:b1] if vals.shape[0] else no_vals
             bc = cats[b0:b1] if cats.shape[0] else no_cats
-            bin_block(xs[b0:b1], ys[b0:b1], bv, bc, ncat, p, w, h, xlog, ylog, idx)
-            _scatter(kind, idx, b1 - b0, bv, row0 + b0, cnt[t % cnt.shape[0]], sm[t % sm.shape[0]],
-                     m2[t % m2.shape[0]], row[t % row.shape[0]], val[t % val.shape[0]])
+            bin_block(xs[b0:b1], ys[b0:b1], bv, bc, ncat, p, w, h, xlog, ylog, ix)
+            if small:
+                _count16(ix, b1 - b0, c16[t], c)
+            else:
+                _scatter(kind, ix, b1 - b0, bv, row0 + b0, c, sm[t % sm.shape[0]],
+                         m2[t % m2.shape[0]], row[t % row.shape[0]], val[t % val.shape[0]])
+        if small:
+            s = c16[t]
+            for k in range(c.shape[0]):
+                c[k] += s[k]
 
 
 @nb.njit(parallel=True, **_JIT)

@@ -79,6 +79,10 @@ class Profile:
         self._t0 = time.perf_counter()
         return self
 
+    @property
+    def started(self):
+        return self._t0 is not None
+
     def stop(self):
         self.wall = time.perf_counter() - self._t0
         self._stop.set()

@@ -74,6 +74,18 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     """
     from . import transfer_functions as tf
 
+    if profile is not None and not hasattr(profile, "stage"):
+        raise RenderError(f"profile= takes a gpu_render.Profile, not {profile!r}; "
+                          "gpu_render.profile(...) renders and returns one.")
+    if profile is not None and not profile.started:   # time this call alone
+        profile.start(backend)
+        try:
+            return render(source, x, y, agg, width, height, x_range, y_range, cmap, how, geo,
+                          backend, scheduler=scheduler, memory_limit=memory_limit,
+                          float32=float32, skip_bad_rows=skip_bad_rows, progress=progress,
+                          profile=profile, **shade_kwargs)
+        finally:
+            profile.stop()
     result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
                        scheduler=scheduler, memory_limit=memory_limit, float32=float32,
                        skip_bad_rows=skip_bad_rows, progress=progress, profile=profile)

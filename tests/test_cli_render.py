@@ -53,6 +53,20 @@ def test_cli_png_equals_api_image(frame, tmp_path, fmt, agg, spec):
     assert png[:24, :, 3].any() and not png[24:, :, 3].any()
 
 
+def test_cli_png_level(frame, tmp_path, capsys):
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(frame), src)
+    base = ["render", str(src), "--x", "x", "--y", "y", "--quiet", "--width", "300", "--height", "200"]
+    assert main(base + ["--png-level", "0", "-o", str(tmp_path / "0.png")]) == 0
+    assert main(base + ["--png-level", "9", "-o", str(tmp_path / "9.png")]) == 0
+    assert (tmp_path / "0.png").stat().st_size > (tmp_path / "9.png").stat().st_size
+    np.testing.assert_array_equal(_png(tmp_path / "0.png"), _png(tmp_path / "9.png"))
+    with pytest.raises(SystemExit) as exc:
+        main(base + ["--png-level", "12", "-o", str(tmp_path / "x.png")])
+    assert exc.value.code == 2 and "--png-level must be from 0 to 9, got 12" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_render_matches_datashader_image(frame):
     img = gr.render(frame, "x", "y", gr.count(), width=50, height=40, x_range=(-1, 1), y_range=(-1, 1), cmap="fire")
     import colorcet

@@ -191,3 +191,24 @@ def test_first_last_follow_row_order_across_threads(backend):
     cv = gr.Canvas(1, 1, x_range=(0, 1), y_range=(0, 1))
     assert float(cv.points(df, "x", "y", gr.first("v"), backend=backend).values[0, 0]) == 1.0
     assert float(cv.points(df, "x", "y", gr.last("v"), backend=backend).values[0, 0]) == n - 1
+
+
+def test_counts_past_16_bits_per_pixel_and_thread_equal_datashader():
+    """The CPU backend counts in 16-bit private counters that carry into 32 bits when they wrap:
+    300,000 rows in one pixel (about 150,000 per thread on 2 threads, wrapping twice each),
+    65,536 in another (wrapping exactly once on one thread), counted plain, by column and by
+    category."""
+    rng = np.random.default_rng(9)
+    n_hot, n_exact, n_rest = 300_000, 65_536, 20_000
+    x = np.concatenate([np.full(n_hot, 0.5), rng.uniform(-2, 3, n_rest), np.full(n_exact, 2.9)])
+    y = np.concatenate([np.full(n_hot, 0.5), rng.uniform(-1, 2, n_rest), np.full(n_exact, 1.9)])
+    v = rng.standard_normal(x.size)
+    v[::7] = np.nan
+    df = pd.DataFrame({"x": x, "y": y, "v": v,
+                       "c": pd.Categorical.from_codes(rng.integers(0, 3, x.size), ["a", "b", "c"])})
+    for make in (lambda m: m.count(), lambda m: m.count("v"), lambda m: m.count_cat("c")):
+        ours = gr.Canvas(40, 30, X_RANGE, Y_RANGE).points(df, "x", "y", make(gr), backend="cpu")
+        ref = dsh.Canvas(40, 30, X_RANGE, Y_RANGE).points(df, "x", "y", make(dsh))
+        assert ours.dtype == ref.dtype == np.uint32
+        np.testing.assert_array_equal(ours.values, ref.values)
+        assert ours.values.max() >= 100_000

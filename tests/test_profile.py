@@ -58,6 +58,15 @@ def test_render_fills_a_profile_object(data):
     assert p.to_dict()["rows"] == data["n"]
 
 
+def test_render_times_an_unstarted_profile_itself_and_refuses_a_flag(data):
+    p = Profile()
+    ds.render(data["parquet"], "x", "y", width=100, height=80, profile=p)
+    assert p.wall > 0 and p.rows == data["n"] and p.bottleneck
+    _adds_up(p)
+    with pytest.raises(ds.RenderError, match="profile= takes a gpu_render.Profile"):
+        ds.render(data["parquet"], "x", "y", width=100, height=80, profile=True)
+
+
 def test_cli_profile_and_render_profile(data, tmp_path, capsys):
     assert main(["profile", data["parquet"], "--x", "x", "--y", "y", "--json", "--width", "100",
                  "--height", "80"]) == 0

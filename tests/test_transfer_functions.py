@@ -287,6 +287,23 @@ def test_save_png_writes_north_up_file(tmp_path):
     assert os.listdir(tmp_path) == ['out.png']
 
 
+def test_save_png_compress_level_changes_size_not_pixels(tmp_path):
+    rng = np.random.default_rng(5)
+    agg = xr.DataArray(rng.integers(0, 50, (120, 160)).astype('uint32'), dims=('y', 'x'))
+    img = tf.shade(agg, cmap='fire')
+    sizes = {}
+    for level in (0, 2, 9):
+        path = tmp_path / f'{level}.png'
+        tf.save_png(img, path, compress_level=level)
+        np.testing.assert_array_equal(np.asarray(PILImage.open(path)), np.asarray(img.to_pil()))
+        sizes[level] = path.stat().st_size
+    assert sizes[0] > sizes[2] > sizes[9]
+    for bad in (10, -1, 2.5, '6'):
+        with pytest.raises(RenderError, match='compress_level must be a whole number from 0 to 9'):
+            tf.save_png(img, tmp_path / 'bad.png', compress_level=bad)
+    assert not (tmp_path / 'bad.png').exists()
+
+
 def test_save_png_missing_directory_leaves_nothing(tmp_path):
     target = tmp_path / 'nope' / 'out.png'
     with pytest.raises(RenderError, match='does not exist'):

@@ -15,6 +15,8 @@ def add_arguments(p):
     C.add_shade_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
     C.add_file_arguments(p)
+    p.add_argument("--png-level", type=C.int_in("whole number", "--png-level", 0, 9), default=None,
+                   metavar="0-9", help="PNG (zlib) compression: 0 none, 9 smallest; default 2, fast")
     p.add_argument("--profile", action="store_true",
                    help="print time per stage, peak memory, rows/s and what limits the speed")
     dask = p.add_mutually_exclusive_group()
@@ -42,7 +44,7 @@ def run(args) -> int:
                          args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend,
                          scheduler=scheduler, profile=prof, **C.file_options(args))
         with (prof or NO_PROFILE).stage("encode"):
-            save_png(img, out)
+            save_png(img, out, **({} if args.png_level is None else {"compress_level": args.png_level}))
     finally:
         if prof is not None:
             prof.stop()
