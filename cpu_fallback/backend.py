@@ -56,6 +56,16 @@ class CPUBackend(BackendBase):
                         vp.height, vp.x_log, vp.y_log, row0, idx, counts16,
                         *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
 
+    def warm_up(self):
+        """Initialise numba's CPU target (its typing and lowering registries), about 0.3 s of
+        Python that the first kernel call of a process otherwise pays, whether the kernel comes
+        from the on-disk cache or not."""
+        try:
+            from numba.core.registry import cpu_target
+            cpu_target.target_context.refresh()
+        except (ImportError, AttributeError):  # pragma: no cover - other numba internals
+            pass
+
     def share_cores(self, reader_bound: bool):
         """While a reader thread (parsing, decoding) is the bottleneck, run the kernels on one
         thread, leaving it the other cores; all threads otherwise. Affects the calling thread."""

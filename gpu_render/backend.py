@@ -77,6 +77,10 @@ class BackendBase:
         """``array`` as a numpy array."""
         return to_host(array)
 
+    def warm_up(self):
+        """Do one-off set-up of the kernels' compiler now (called while a reader thread fetches
+        the first chunk, so the two overlap). Nothing by default."""
+
 
 # Probes return (backend or None, reason). Modules are imported only when probed.
 _PROBES = {"gpu": "gpu_render.gpu.backend", "cpu": "cpu_fallback.backend"}

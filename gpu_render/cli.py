@@ -31,26 +31,8 @@ def build_parser():
     return parser
 
 
-def _skip_xarray_dask_probe():
-    """xarray imports all of dask (~0.5 s) the first time it builds a DataArray, only to test
-    whether arrays are dask arrays. The CLI never hands xarray a dask array, so where dask is not
-    loaded yet, tell xarray's duck-array cache that dask is absent. Best effort: skipped if
-    xarray's internals differ."""
-    if "dask" in sys.modules:
-        return
-    try:
-        from xarray.namedarray import pycompat
-        mod = pycompat.DuckArrayModule.__new__(pycompat.DuckArrayModule)
-        mod.module, mod.type, mod.available = None, (), False
-        mod.version = pycompat.Version("0.0.0")
-        pycompat._cached_duck_array_modules.setdefault("dask", mod)
-    except (ImportError, AttributeError):  # pragma: no cover - other xarray versions
-        pass
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    _skip_xarray_dask_probe()
     try:
         return int(args._run(args) or 0)
     except RenderError as exc:

@@ -214,6 +214,7 @@ def accumulate(job: Job, partial=None, chunks=None):
             chunks = _host_chunks(job)
             if job.table.streaming:
                 chunks = reader = prefetch(chunks, depth=1)
+                be.warm_up()   # overlaps the reader's start (opening, first decode)
         bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
     sync = getattr(be, "synchronize", None) if prof.enabled else None
     share = getattr(be, "share_cores", None) if reader is not None else None
@@ -255,8 +256,9 @@ def accumulate(job: Job, partial=None, chunks=None):
     return partial
 
 
-def run(job: Job):
-    """Aggregate the job's whole table and return the xarray result."""
+def run(job: Job, arrays=False):
+    """Aggregate the job's whole table: the xarray result, or with ``arrays=True`` the bare
+    ``Grid``s of ``finalize_arrays`` (no xarray import)."""
     partial = accumulate(job)
     bad = getattr(job.table, "bad_rows", 0)
     if bad:
@@ -265,9 +267,11 @@ def run(job: Job):
         raise RenderError(f"the {job.table.kind} has no rows.")
     prof = job.profile
     with prof.stage("finalize"):
-        result = finalize(job.plan, partial, job.backend, job.is_summary)
+        grids = finalize_arrays(job.plan, partial, job.backend)
+        result = grids if arrays else to_xarray(grids, job.is_summary)
     if job.notes:
-        result.attrs["notes"] = list(job.notes)
+        for target in (grids.values() if arrays else [result]):
+            target.attrs["notes"] = list(job.notes)
     if prof.enabled:
         prof.rows, prof.job = job.rows, job
         prof.notes = list(job.notes)
@@ -276,18 +280,30 @@ def run(job: Job):
     return result
 
 
-def finalize(plan, partial, be, is_summary=False):
-    """Collapse partial planes and build datashader-shaped xarray outputs."""
-    import xarray as xr
+@dataclass
+class Grid:
+    """One output of a plan as bare arrays: what an xarray.DataArray of it would hold."""
+    name: str | None
+    data: object                 # (height, width) or (height, width, ncat), numpy or CuPy
+    dims: list
+    coords: dict
+    attrs: dict
 
+    @property
+    def categories(self):
+        return self.coords[self.dims[2]] if len(self.dims) == 3 else None
+
+
+def finalize_arrays(plan, partial, be) -> dict:
+    """Collapse partial planes into one ``Grid`` per output name (datashader's shapes, dims,
+    coords and attrs)."""
     flat = be.finalize(plan, partial)
     vp = plan.viewport
     coords = {plan.y: vp.y_coords, plan.x: vp.x_coords}
     attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": be.name}
-    arrays = {}
+    grids = {}
     for name, red, gi in plan.outputs:
         g = plan.groups[gi]
-        data = flat[name]
         dims = [plan.y, plan.x]
         shape = (vp.height, vp.width)
         c = dict(coords)
@@ -295,9 +311,23 @@ def finalize(plan, partial, be, is_summary=False):
             dims.append(g.cat)
             shape += (g.ncat,)
             c[g.cat] = plan.categories[g.cat]
-        arrays[name] = xr.DataArray(data.reshape(shape), coords=c, dims=dims, attrs=dict(attrs), name=name)
+        grids[name] = Grid(name, flat[name].reshape(shape), dims, c, dict(attrs))
+    return grids
+
+
+def to_xarray(grids: dict, is_summary=False):
+    """The DataArray of the single unnamed grid, or a Dataset of named ones (``summary``)."""
+    import xarray as xr
+
+    arrays = {name: xr.DataArray(g.data, coords=g.coords, dims=g.dims, attrs=g.attrs, name=name)
+              for name, g in grids.items()}
     if is_summary:
         ds = xr.Dataset(arrays)
-        ds.attrs.update(attrs)
+        ds.attrs.update(next(iter(grids.values())).attrs)
         return ds
     return arrays[None]
+
+
+def finalize(plan, partial, be, is_summary=False):
+    """Collapse partial planes and build datashader-shaped xarray outputs."""
+    return to_xarray(finalize_arrays(plan, partial, be), is_summary)

@@ -28,10 +28,11 @@ def geo_ranges(x_range, y_range):
 
 def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
               geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None,
-              **file_options):
+              arrays=False, **file_options):
     """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result).
     ``file_options``: ``memory_limit``, ``float32``, ``skip_bad_rows``, ``progress``, ``profile``
-    (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``."""
+    (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``. ``arrays=True`` returns
+    ``pipeline.Grid``s by output name instead of xarray objects."""
     from . import pipeline
     from .sources import MercatorTable
 
@@ -41,9 +42,14 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
                            wrap_table=wrap, scheduler=scheduler, **file_options)
-    result = pipeline.run(job)
+    result = pipeline.run(job, arrays=arrays)
     with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
-        empty = not bool(_has_data(result))
+        if arrays:
+            empty = not builtins.any(_has_data(g.data) for g in result.values())
+        elif hasattr(result, "data_vars"):
+            empty = not builtins.any(_has_data(v.data) for v in result.data_vars.values())
+        else:
+            empty = not _has_data(result.data)
     if empty:
         vp = job.plan.viewport
         raise RenderError(f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
@@ -51,14 +57,32 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     return result
 
 
-def _has_data(agg):
-    """Whether an aggregate (or any variable of a summary Dataset) holds a non-empty pixel."""
-    if hasattr(agg, "data_vars"):
-        return builtins.any(_has_data(v) for v in agg.data_vars.values())
-    data = agg.data
-    if agg.dtype.kind == "f":
+def _has_data(data):
+    """Whether an aggregate array holds a non-empty pixel."""
+    if data.dtype.kind == "f":
         return bool((data == data).any())   # some non-NaN
     return bool(data.any())
+
+
+def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
+                  cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None,
+                  profile=None, shade_kwargs=None, **file_options):
+    """``render``'s work on bare arrays (no xarray, so the command line does not import it):
+    (uint32 RGBA pixels, the aggregate's ``pipeline.Grid``)."""
+    from . import shading
+    from .reductions import summary
+
+    if isinstance(agg, summary):
+        raise RenderError("render takes one reduction, not a summary; use Canvas.points for several.")
+    grids = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
+                      scheduler=scheduler, arrays=True, profile=profile, **file_options)
+    grid = grids[None]
+    kwargs = dict(shade_kwargs or {}, how=how)
+    if grid.data.ndim == 2:
+        kwargs.setdefault("cmap", cmap)
+    with (profile or NO_PROFILE).stage("shade"):
+        pixels = shading.shade_array(grid.data, grid.categories, dims=grid.dims, **kwargs)
+    return pixels, grid
 
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
@@ -72,7 +96,7 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     ``float32``, ``skip_bad_rows``, ``progress`` and ``profile`` (a ``profiling.Profile``).
     ``scheduler``: where dask DataFrames and file datasets are aggregated (see ``Canvas.points``).
     """
-    from . import transfer_functions as tf
+    from .transfer_functions import Image
 
     if profile is not None and not hasattr(profile, "stage"):
         raise RenderError(f"profile= takes a gpu_render.Profile, not {profile!r}; "
@@ -86,16 +110,13 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
                           profile=profile, **shade_kwargs)
         finally:
             profile.stop()
-    result = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
-                       scheduler=scheduler, memory_limit=memory_limit, float32=float32,
-                       skip_bad_rows=skip_bad_rows, progress=progress, profile=profile)
-    with (profile or NO_PROFILE).stage("shade"):
-        if result.ndim == 3:
-            img = tf.shade(result, how=how, **shade_kwargs)
-        else:
-            img = tf.shade(result, cmap=cmap, how=how, **shade_kwargs)
-    img.attrs["backend"] = result.attrs["backend"]
-    if "notes" in result.attrs:
-        img.attrs["notes"] = result.attrs["notes"]
-    return img
-
+    pixels, grid = render_pixels(source, x, y, agg, width, height, x_range, y_range, cmap, how,
+                                 geo, backend, scheduler=scheduler, profile=profile,
+                                 shade_kwargs=shade_kwargs, memory_limit=memory_limit,
+                                 float32=float32, skip_bad_rows=skip_bad_rows, progress=progress)
+    ydim, xdim = grid.dims[:2]
+    attrs = {"backend": grid.attrs["backend"]}
+    if "notes" in grid.attrs:
+        attrs["notes"] = grid.attrs["notes"]
+    return Image(pixels, coords={ydim: grid.coords[ydim], xdim: grid.coords[xdim]},
+                 dims=(ydim, xdim), attrs=attrs)

@@ -124,3 +124,37 @@ def test_render_aggregate_of_a_summary(frame):
     assert set(ds_.data_vars) == {"n", "m"} and int(ds_.n.values.sum()) == len(frame)
     with pytest.raises(gr.RenderError, match="nothing to draw"):
         aggregate(frame, "x", "y", gr.summary(n=gr.count()), 20, 10, x_range=(5, 6), y_range=(5, 6))
+
+
+def test_cli_render_imports_neither_xarray_nor_pandas(tmp_path):
+    """The command line renders on bare arrays: xarray and pandas (about 0.35 s of imports)
+    stay unloaded, for every kind of aggregate."""
+    import subprocess
+    import sys
+    rng = np.random.default_rng(3)
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"x": rng.random(1000), "y": rng.random(1000), "v": rng.random(1000),
+                             "c": pa.array(rng.choice(["a", "b"], 1000)).dictionary_encode()}), src)
+    code = ("import sys; from gpu_render.cli import main\n"
+            "for spec in ('count', 'mean:v', 'by:c'):\n"
+            f"    assert main(['render', {str(src)!r}, '--x', 'x', '--y', 'y', '--agg', spec, '--quiet',"
+            f" '-o', {str(tmp_path / 'o.png')!r}]) == 0\n"
+            "print(sorted(m for m in ('xarray', 'pandas', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+    assert (tmp_path / "o.png").exists()
+
+
+def test_shade_array_equals_shade_on_the_dataarray(frame):
+    from gpu_render.shading import shade_array
+    cvs = gr.Canvas(30, 20, x_range=(-1, 1), y_range=(0, 1))
+    for agg, kwargs in ((gr.count(), dict(cmap="fire")), (gr.mean("v"), dict(how="linear", cmap=["red", "blue"])),
+                        (gr.count_cat("c"), dict(how="log"))):
+        a = cvs.points(frame, "x", "y", agg)
+        cats = list(a.coords["c"].values) if a.ndim == 3 else None
+        np.testing.assert_array_equal(shade_array(a.data, cats, **kwargs), tf.shade(a, **kwargs).data)
+
+
+def test_render_refuses_a_summary(frame):
+    with pytest.raises(gr.RenderError, match="render takes one reduction, not a summary"):
+        gr.render(frame, "x", "y", gr.summary(n=gr.count(), m=gr.mean("v")))

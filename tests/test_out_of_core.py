@@ -115,6 +115,22 @@ def test_every_format_equals_in_memory(request, fmt, agg, backend):
         assert [str(c) for c in got.c.values] == ["ant", "bee", "cat"]
 
 
+@pytest.mark.parametrize("small", [True, False])
+def test_single_parquet_file_reader_and_dataset_scanner_agree(files, frame, monkeypatch, small):
+    """A single small Parquet file is read with ParquetFile (pyarrow.dataset would import pandas),
+    anything else with the dataset scanner: both stream the same rows, in order, into chunks."""
+    from gpu_render import filetable
+    monkeypatch.setattr(filetable, "SMALL_PARQUET", 1 << 40 if small else 0)
+    cvs = ds.Canvas(60, 40, **RANGES)
+    t = open_file(files["parquet"], ["x", "v"])
+    chunks = list(t.chunks(["x", "v"], [], chunk_rows=6_000))
+    assert len(chunks) >= 6 and max(len(c["v"]) for _, c in chunks) <= 7_000
+    np.testing.assert_array_equal(np.concatenate([c["v"] for _, c in chunks]), frame["v"].values)
+    for agg in (ds.last("v"), ds.count_cat("c"), ds.max("k")):
+        np.testing.assert_array_equal(cvs.points(files["parquet"], "x", "y", agg, progress=False).values,
+                                      cvs.points(frame, "x", "y", agg).values)
+
+
 def test_several_chunks_are_used(files, frame):
     """16 MiB of budget means chunks smaller than the file: the streaming path really chunks."""
     t = open_file(files["csv"], ["x", "y"])

@@ -27,11 +27,10 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .. import reductions
+    from .. import png, reductions
     from ..colormaps import resolve_cmap
     from ..profiling import NO_PROFILE, Profile
-    from ..render import render
-    from ..transfer_functions import save_png
+    from ..render import render_pixels
 
     out = C.check_output(args.output)
     agg = reductions.parse(args.agg)
@@ -40,18 +39,19 @@ def run(args) -> int:
     t0 = time.perf_counter()
     try:
         with _scheduler(args) as scheduler:
-            img = render(args.file, args.x, args.y, agg, args.width, args.height, args.x_range,
-                         args.y_range, cmap=args.cmap, how=args.how, geo=args.geo, backend=args.backend,
-                         scheduler=scheduler, profile=prof, **C.file_options(args))
+            pixels, grid = render_pixels(args.file, args.x, args.y, agg, args.width, args.height,
+                                         args.x_range, args.y_range, cmap=args.cmap, how=args.how,
+                                         geo=args.geo, backend=args.backend, scheduler=scheduler,
+                                         profile=prof, **C.file_options(args))
         with (prof or NO_PROFILE).stage("encode"):
-            save_png(img, out, **({} if args.png_level is None else {"compress_level": args.png_level}))
+            png.write(pixels, out, png.LEVEL if args.png_level is None else args.png_level)
     finally:
         if prof is not None:
             prof.stop()
     if not args.quiet:
-        for note in img.attrs.get("notes", []):
+        for note in grid.attrs.get("notes", []):
             print(f"note: {note}", file=sys.stderr)
-        print(f"wrote {out} ({args.width}x{args.height}, {img.attrs.get('backend', args.backend)} backend, "
+        print(f"wrote {out} ({args.width}x{args.height}, {grid.attrs['backend']} backend, "
               f"{time.perf_counter() - t0:.2f} s)")
     if prof is not None:
         print(prof.report())
