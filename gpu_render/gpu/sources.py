@@ -97,11 +97,13 @@ def cudf_frame(source):
 
 
 def cudf_available() -> bool:
+    """Whether cuDF with pylibcudf's chunked Parquet reader API (RAPIDS >= 24.12) is installed."""
     try:
-        import cudf  # noqa: F401
+        import cudf
+        import pylibcudf as plc
     except ImportError:
         return False
-    return True
+    return hasattr(plc.io.parquet, "ParquetReaderOptions") and hasattr(cudf.DataFrame, "from_pylibcudf")
 
 
 def read_file(path: str, fmt: str, columns: list):
@@ -129,14 +131,10 @@ def cudf_parquet_chunks(paths, columns, chunk_read_limit, pass_read_limit):
     limits: the only code here that touches cuDF (pylibcudf's ``ChunkedParquetReader``)."""
     import cudf
     import pylibcudf as plc
-    source = plc.io.SourceInfo(list(paths))
-    limits = dict(chunk_read_limit=int(chunk_read_limit), pass_read_limit=int(pass_read_limit))
-    if hasattr(plc.io.parquet, "ParquetReaderOptions"):        # pylibcudf >= 24.12
-        options = plc.io.parquet.ParquetReaderOptions.builder(source).build()
-        options.set_columns(list(columns))
-        reader = plc.io.parquet.ChunkedParquetReader(options, **limits)
-    else:                                                       # 24.10 took the source directly
-        reader = plc.io.parquet.ChunkedParquetReader(source, columns=list(columns), **limits)
+    options = plc.io.parquet.ParquetReaderOptions.builder(plc.io.SourceInfo(list(paths))).build()
+    options.set_columns(list(columns))
+    reader = plc.io.parquet.ChunkedParquetReader(options, chunk_read_limit=int(chunk_read_limit),
+                                                 pass_read_limit=int(pass_read_limit))
     while True:   # libcudf's protocol: read once, then while has_next()
         chunk = reader.read_chunk()
         yield cudf.DataFrame.from_pylibcudf(chunk)
