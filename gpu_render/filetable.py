@@ -123,7 +123,10 @@ def _view(arr) -> np.ndarray:
 
 
 def narrow(values: np.ndarray, pool=None) -> np.ndarray:
-    """float64 -> float32, allocated from ``pool`` like the rest of a file's chunks."""
+    """float64 -> float32, allocated from ``pool`` like the rest of a file's chunks (device
+    arrays, from a GPU reader such as cuDF, are narrowed where they are)."""
+    if hasattr(values, "__cuda_array_interface__"):
+        return values.astype(np.float32)
     import pyarrow as pa
     import pyarrow.compute as pc
     out = pc.cast(pa.array(values), pa.float32(), safe=False, memory_pool=pool)

@@ -50,6 +50,8 @@ class Profile:
         self.warmup = 0.0
         self.advice = []
         self.bottleneck = None
+        self.upload = None        # the GPU's pinned-buffer copies during the render (see stop)
+        self._upload_stats = None
         self._t0 = None
         self._stop = None
 
@@ -66,6 +68,7 @@ class Profile:
         """Start the clock (after ``warm_up``, which is timed apart as ``warmup``)."""
         import psutil
         self.warmup = warm_up(backend)
+        self._upload_stats = _upload_stats(backend)
         proc = psutil.Process()
         self._stop = threading.Event()
         self.peak_rss = proc.memory_info().rss
@@ -89,6 +92,10 @@ class Profile:
         self._sampler.join()
         import psutil
         self.peak_rss = max(self.peak_rss, psutil.Process().memory_info().rss)
+        before, after = self._upload_stats, _upload_stats(self.job.backend if self.job else None)
+        if before is not None and after is not None and after["chunks"] > before["chunks"]:
+            self.upload = {k: after[k] - before[k] for k in ("chunks", "bytes", "stage_s", "slot_wait_s")}
+            self.upload["pinned_bytes"] = after["pinned_bytes"]
         self._analyse()
         return self
 
@@ -178,6 +185,7 @@ class Profile:
                 "warmup_s": self.warmup, "rows": self.rows, "rows_per_s": self.rows_per_s, "peak_rss_bytes": self.peak_rss,
                 "peak_device_bytes": self.peak_device, "chunks": self.chunks,
                 "chunk_rows": self.chunk_rows, "memory_budget_bytes": self.budget,
+                "upload": dict(self.upload) if self.upload else None,
                 "bottleneck": self.bottleneck, "advice": list(self.advice), "notes": list(self.notes)}
 
     def report(self) -> str:
@@ -193,6 +201,11 @@ class Profile:
             lines.append(f"  (before the clock: {self.warmup:.3f} s importing modules and loading kernels)")
         if self.read_busy:
             lines.append(f"  (reader thread busy {self.read_busy:.3f} s, overlapping aggregation)")
+        if self.upload:
+            u = self.upload
+            lines.append(f"  (reader thread copied {u['chunks']} chunks, {fmt_bytes(u['bytes'])}, to the "
+                         f"device through {fmt_bytes(u['pinned_bytes'])} of pinned buffers: "
+                         f"{u['stage_s']:.3f} s staging, {u['slot_wait_s']:.3f} s waiting for a buffer)")
         mem = f"peak host RSS {fmt_bytes(self.peak_rss)}"
         if self.peak_device is not None:
             mem += f", peak device memory {fmt_bytes(self.peak_device)}"
@@ -206,6 +219,19 @@ class Profile:
 
     def __repr__(self):
         return f"<Profile {self.rows:,} rows, {self.wall:.3f} s, bottleneck: {self.bottleneck}>"
+
+
+def _upload_stats(backend):
+    """The backend's cumulative pinned-copy counters (GPU ``transfer_stats``), or None;
+    ``backend`` is a backend or a name for ``backend.select``."""
+    if isinstance(backend, str):
+        from .backend import select
+        try:
+            backend = select(backend)
+        except Exception:   # noqa: BLE001 - the render itself reports an unusable backend
+            return None
+    stats = getattr(backend, "transfer_stats", None)
+    return stats() if stats is not None else None
 
 
 def warm_up(backend="auto") -> float:

@@ -3,6 +3,8 @@
 One partial grid (``parts`` = 1): every block of the grid writes the same planes with atomics,
 the kernels keeping contention down (see ``kernels``). Host data is copied to the device in
 chunks sized from free device memory; a CUDA out-of-memory error retries with half the rows.
+Chunks of streamed files are instead copied ahead, in the reader thread, through pinned staging
+buffers on a copy stream (``upload``, see ``transfer``), so a copy overlaps the previous kernels.
 Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the same kernels run with numpy in
 place of CuPy, but only when ``backend='gpu'`` is asked for explicitly.
 """
@@ -19,6 +21,7 @@ from gpu_render.errors import RenderError
 from gpu_render.xp import to_host
 
 from . import memory as M
+from . import transfer as T
 
 
 def _simulated() -> bool:
@@ -69,11 +72,14 @@ class GPUBackend(BackendBase):
             self.max_blocks = sms * 8
         self._no_vals = xp.zeros(1, np.float64)
         self._no_cats = xp.zeros(1, np.int32)
+        self.stager = T.Stager(T.SimulatorDriver(cuda) if simulated else T.CupyDriver(xp))
 
     # -- the Backend protocol ------------------------------------------------------------
     def to_device(self, array):
         """Device arrays are used in place; host arrays stay on the host and are copied to the
         device chunk by chunk in ``aggregate`` (so data larger than device memory never is whole)."""
+        if isinstance(array, T.Staged):   # uploaded: ``aggregate`` waits for its copy
+            return array
         if self.simulated:
             return np.ascontiguousarray(to_host(array))
         if _on_device(array):
@@ -83,11 +89,47 @@ class GPUBackend(BackendBase):
     def new_partial(self, plan):
         return [P.new_planes(g.kind, 1, plan.slots(g), self.xp) for g in plan.groups]
 
+    def upload(self, cols):
+        """Start the asynchronous copy of a host chunk to the device (called by the pipeline in
+        its reader thread, so the copy overlaps the kernels of the previous chunk). Out of
+        device memory, the chunk stays on the host and ``aggregate`` copies it piecewise."""
+        try:
+            return self.stager.upload(cols)
+        except RenderError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one clear error from the reader thread
+            if M.is_oom(exc):
+                self._release()
+                return cols
+            n = len(next(iter(cols.values()))) if cols else 0
+            raise RenderError(f"copying a chunk of {n:,} rows to the GPU failed "
+                              f"({type(exc).__name__}: {exc}).") from exc
+
+    def synchronize(self):
+        """Wait for every queued copy and kernel (profiles time the work, not its queueing)."""
+        self._cuda.synchronize()
+
+    def transfer_stats(self):
+        """Chunks and bytes copied through the pinned ring, and the reader thread's seconds spent
+        writing pinned memory / waiting for a free buffer (cumulative, for profiles)."""
+        return dict(self.stager.stats)
+
+    def finalize(self, plan, partial):
+        self.stager.finish()
+        return super().finalize(plan, partial)
+
     def free_bytes(self):
         return int(self.budget_bytes) if self.budget_bytes is not None else M.free_device_bytes(self.xp)
 
     def aggregate(self, plan, partial, columns, row0=0):
         """Aggregate ``columns`` in chunks that fit in device memory, halving them on OOM."""
+        columns, held = self.stager.receive(columns)
+        try:
+            self._aggregate(plan, partial, columns, row0)
+        finally:   # uploaded device arrays live on until the kernels reading them have run
+            self.stager.retire(held)
+
+    def _aggregate(self, plan, partial, columns, row0):
         n = len(columns[plan.x])
         if n == 0:
             return

@@ -6,9 +6,12 @@ array module of the data (``get_xp``), so the same code runs on numpy arrays in 
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..errors import RenderError
+from ..filetable import FileTable, read_errors
 from ..sources import Table
 from ..xp import get_xp
 
@@ -93,17 +96,116 @@ def cudf_frame(source):
     return DeviceTable(source, "cuDF DataFrame")
 
 
-def read_file(path: str, fmt: str, columns: list):
-    """Read ``columns`` of a Parquet or CSV file straight into GPU memory with cuDF, or None
-    when cuDF is missing or the format is one cuDF is not used for here."""
+def cudf_available() -> bool:
+    """Whether cuDF with pylibcudf's chunked Parquet reader API (RAPIDS >= 24.12) is installed."""
     try:
         import cudf
+        import pylibcudf as plc
+    except ImportError:
+        return False
+    return hasattr(plc.io.parquet, "ParquetReaderOptions") and hasattr(cudf.DataFrame, "from_pylibcudf")
+
+
+def read_file(path: str, fmt: str, columns: list):
+    """A Parquet file (or dataset) as a table read in device-budget-sized chunks by cuDF's
+    chunked reader, or None (cuDF missing, or CSV / Arrow IPC, which cuDF would read whole):
+    such files stream through pyarrow on the host and the GPU backend's pinned ``upload``."""
+    if fmt != "Parquet" or not cudf_available():
+        return None
+    return CudfParquetTable(path, columns)
+
+
+# Device memory of one chunked read, as shares of the budget: three output chunks live at once
+# (being read, queued, being aggregated) plus one pass of compressed and decompressed pages.
+CHUNK_SHARE = 1 / 6
+PASS_SHARE = 1 / 2
+
+
+def device_limits(budget_bytes: int):
+    """(chunk_read_limit, pass_read_limit) in bytes for cuDF's chunked Parquet reader."""
+    return max(1, int(budget_bytes * CHUNK_SHARE)), max(1, int(budget_bytes * PASS_SHARE))
+
+
+def cudf_parquet_chunks(paths, columns, chunk_read_limit, pass_read_limit):
+    """cuDF DataFrames of ``columns`` of the Parquet ``paths``, in row order, each bounded by the
+    limits: the only code here that touches cuDF (pylibcudf's ``ChunkedParquetReader``)."""
+    import cudf
+    import pylibcudf as plc
+    options = plc.io.parquet.ParquetReaderOptions.builder(plc.io.SourceInfo(list(paths))).build()
+    options.set_columns(list(columns))
+    reader = plc.io.parquet.ChunkedParquetReader(options, chunk_read_limit=int(chunk_read_limit),
+                                                 pass_read_limit=int(pass_read_limit))
+    while True:   # libcudf's protocol: read once, then while has_next()
+        chunk = reader.read_chunk()
+        yield cudf.DataFrame.from_pylibcudf(chunk)
+        if not reader.has_next():
+            return
+
+
+def _current_device():
+    try:
+        import cupy
     except ImportError:
         return None
-    if fmt == "Parquet":
-        df = cudf.read_parquet(path, columns=columns)
-    elif fmt == "CSV":
-        df = cudf.read_csv(path, usecols=columns)
-    else:
-        return None
-    return DeviceTable(df, f"{fmt} file {path} (cuDF)")
+    return cupy.cuda.runtime.getDevice()
+
+
+def _device_scope(device):
+    """``device`` made current in the calling thread (chunks are read in the reader thread)."""
+    if device is None:
+        return contextlib.nullcontext()
+    import cupy
+    return cupy.cuda.Device(device)
+
+
+@contextlib.contextmanager
+def _cudf_errors(path):
+    """libcudf reports unreadable files as RuntimeError: one RenderError naming the file."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if isinstance(exc, (RecursionError, NotImplementedError)):
+            raise
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RenderError(f"could not read {path} as Parquet with cuDF: {msg}") from None
+
+
+class CudfParquetTable(FileTable):
+    """A Parquet file or dataset whose x/y/value chunks are decoded on the GPU by cuDF.
+
+    Metadata, statistics, row counts and category labels come from pyarrow (``FileTable``), as
+    do chunks with category columns (their codes must follow the labels of the whole file); the
+    aggregation pass reads numeric columns with cuDF's chunked reader, sized from the budget."""
+
+    chunk_reader = staticmethod(cudf_parquet_chunks)   # replaceable (tests use a fake)
+
+    def __init__(self, path, columns):
+        super().__init__(path, "Parquet", columns)
+        self.kind = f"Parquet file {path} (cuDF)"
+        self.device_budget = self.budget_bytes
+        self.device = _current_device()
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        self.device_budget = budget_bytes
+        return super().chunk_rows_for(budget_bytes, n_columns)
+
+    def chunks(self, numeric, categorical, chunk_rows=None):
+        if categorical:
+            yield from super().chunks(numeric, categorical, chunk_rows)
+            return
+        chunk_limit, pass_limit = device_limits(self.device_budget)
+        row0 = 0
+        with read_errors(self.path, self.fmt), _cudf_errors(self.path), _device_scope(self.device):
+            for df in self.chunk_reader(self.files, list(numeric), chunk_limit, pass_limit):
+                n = len(df)
+                if n == 0:
+                    continue
+                out = {c: device_numeric(c, df[c]) for c in numeric}
+                del df
+                yield row0, out
+                row0 += n
+        self._rows = row0
+
+    def numeric(self, name):   # host passes keep pyarrow (chunks above give device arrays)
+        parts = [c[name] for _, c in FileTable.chunks(self, [name], [])]
+        return np.concatenate(parts) if parts else np.zeros(0)
