@@ -118,5 +118,6 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     attrs = {"backend": grid.attrs["backend"]}
     if "notes" in grid.attrs:
         attrs["notes"] = grid.attrs["notes"]
-    return Image(pixels, coords={ydim: grid.coords[ydim], xdim: grid.coords[xdim]},
-                 dims=(ydim, xdim), attrs=attrs)
+    with (profile or NO_PROFILE).stage("shade"):
+        return Image(pixels, coords={ydim: grid.coords[ydim], xdim: grid.coords[xdim]},
+                     dims=(ydim, xdim), attrs=attrs)
