@@ -28,6 +28,7 @@ class CPUBackend(BackendBase):
 
     name = "cpu"
     xp = np
+    merge_chunks = False   # a kernel call per row group costs nothing; joining them, a copy
 
     def __init__(self):
         import numba
@@ -50,8 +51,11 @@ class CPUBackend(BackendBase):
             vals = columns[g.column] if g.kind != P.COUNT else _EMPTY_VALUES
             size = plan.slots(g)
             idx = np.empty((self.parts, K.BLOCK), np.int32 if size < 2**31 else np.int64)
-            counts16 = (np.zeros((self.parts, size), np.uint16) if g.kind in (P.COUNT, P.COUNT_VALID)
-                        else _UNUSED_16)
+            # 16-bit counters pay for their final pass over the grid only with enough rows
+            # per cell (the break-even is about 3); file chunks of 1M rows often have fewer
+            many = len(xs) >= 4 * size * self.parts
+            counts16 = (np.zeros((self.parts, size), np.uint16)
+                        if many and g.kind in (P.COUNT, P.COUNT_VALID) else _UNUSED_16)
             K.aggregate(g.kind, self.parts, xs, ys, vals, cats, g.ncat, vp.params, vp.width,
                         vp.height, vp.x_log, vp.y_log, row0, idx, counts16,
                         *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
@@ -66,10 +70,17 @@ class CPUBackend(BackendBase):
         except (ImportError, AttributeError):  # pragma: no cover - other numba internals
             pass
 
-    def share_cores(self, reader_bound: bool):
-        """While a reader thread (parsing, decoding) is the bottleneck, run the kernels on one
-        thread, leaving it the other cores; all threads otherwise. Affects the calling thread."""
-        self._numba.set_num_threads(1 if reader_bound else self.parts)
+    def share_cores(self, reader_bound: bool, parallel_reader: bool = False):
+        """Threads for the kernels while a reader thread streams a file (affects the calling
+        thread): one while the reader is the bottleneck; half the cores while it decodes on a
+        pool of threads (Parquet, CSV), which needs more CPU than aggregating; all otherwise.
+        Measured on 2 cores, 100M float32 Parquet rows to PNG: 0.94 -> 0.81 CPU-s, with
+        ``merge_chunks`` off 0.73 CPU-s."""
+        if reader_bound:
+            n = 1
+        else:
+            n = max(1, self.parts // 2) if parallel_reader else self.parts
+        self._numba.set_num_threads(n)
 
     def bounds(self, array):
         from . import kernels as K

@@ -119,12 +119,12 @@ def aggregate(kind, parts, xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, row0, 
     """Aggregate all rows into planes of shape (parts, w*h*ncat + 1); unused planes may be (1, 1).
 
     ``idx`` (parts, BLOCK) is each thread's bin buffer (int32 when the planes allow: half the
-    traffic). ``c16``, for the count kinds only, is (parts, plane size) of 16-bit counters,
-    zero, added into ``cnt`` at the end; otherwise (1, 1) and unused."""
+    traffic). ``c16``, for the count kinds only, may be (parts, plane size) of 16-bit counters,
+    zero, added into ``cnt`` at the end; (1, 1) otherwise: counts then go straight to ``cnt``."""
     n = xs.shape[0]
     no_vals = vals[:0]
     no_cats = cats[:0]
-    small = kind == COUNT or kind == COUNT_VALID
+    small = (kind == COUNT or kind == COUNT_VALID) and c16.shape[1] == cnt.shape[1]
     for t in nb.prange(parts):
         ix = idx[t]
         c = cnt[t % cnt.shape[0]]

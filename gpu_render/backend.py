@@ -50,8 +50,10 @@ class Backend(Protocol):
     #                                   buffers, a copy stream); called from the reader thread
     #   synchronize()                   wait for queued kernels (used when profiling)
     #   peak_bytes() -> int             peak device memory, for profiles
-    #   share_cores(reader_bound)       told after each chunk whether the reader thread is the
-    #                                   bottleneck (CPU: kernels then leave it the cores)
+    #   share_cores(reader_bound, parallel_reader)  told after each chunk whether the reader
+    #                                   thread is the bottleneck and whether it decodes on a
+    #                                   pool of threads (CPU: kernels then leave it cores)
+    #   merge_chunks = False            take a file's row groups as they come, unjoined
     #   narrow_float64 = True           float64 file coordinates are narrowed to float32 by
     #                                   default (where under 1/16 pixel): worth it on a GPU
 

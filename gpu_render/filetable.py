@@ -149,14 +149,6 @@ def _coalesce(batches, rows, pool):
         yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
 
 
-def _touch(batch):
-    """Fault in the mapped pages of ``batch`` here (the reader thread), not in the kernels."""
-    for col in batch.columns:
-        for buf in col.buffers():
-            if buf is not None and buf.size:
-                int(np.frombuffer(buf, np.uint8)[::4096].sum())
-
-
 def _decode(arr):
     import pyarrow as pa
     if pa.types.is_dictionary(arr.type):
@@ -303,17 +295,25 @@ class FileTable(Table):
                 list(columns), chunk_rows or self.default_rows, set(numeric))
 
     def _batches_parquet(self, columns, chunk_rows, numeric):
+        # Files that fit in half the memory budget are memory-mapped: decoding then reads the
+        # page cache in place instead of copying it (measured: 0.13 s less system time per
+        # 100M float32 rows). Larger ones are read with pread, as mapped pages would count in
+        # RSS until the whole file is done.
+        mapped = sum(os.path.getsize(f) for f in self.files) <= self.budget_bytes // 2
         if len(self.files) == 1 and self.pool is None and os.path.getsize(self.files[0]) < SMALL_PARQUET:
             # importing pyarrow.dataset imports pandas (about 0.2 s, more than reading such a
             # file takes); the file reader streams one file as well without it
             import pyarrow.parquet as pq
-            pf = pq.ParquetFile(self.files[0], metadata=self.meta[0], page_checksum_verification=True)
+            pf = pq.ParquetFile(self.files[0], metadata=self.meta[0], memory_map=mapped,
+                                page_checksum_verification=True)
             for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=self.threads):
                 if batch.num_rows:
                     yield batch
             return
         import pyarrow.dataset as pds
-        ds = pds.dataset(self.files, schema=self.schema, format="parquet")
+        import pyarrow.fs as pfs
+        ds = pds.dataset(self.files, schema=self.schema, format="parquet",
+                         filesystem=pfs.LocalFileSystem(use_mmap=mapped))
         # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
         scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
                              fragment_readahead=1, use_threads=self.threads, memory_pool=self.pool,
@@ -334,8 +334,7 @@ class FileTable(Table):
             batch = batch.select(columns)
             for r0 in range(0, batch.num_rows, chunk_rows):
                 part = batch.slice(r0, chunk_rows)
-                _touch(part)
-                yield part
+                yield part   # the kernels fault the mapped pages in, on all their threads
                 self._mapped_since_release += part.nbytes
                 if self._mapped_since_release > self.budget_bytes // 4:
                     self._release_pages()
@@ -476,12 +475,17 @@ class FileTable(Table):
         self.default_rows = int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
         return self.default_rows
 
-    def chunks(self, numeric, categorical, chunk_rows=None):
+    @property
+    def parallel_reader(self):
+        """Whether reading decodes on several threads (Parquet, CSV) rather than mapping (IPC)."""
+        return self.threads and self.fmt != "Arrow IPC"
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
         cols = list(dict.fromkeys([*numeric, *categorical]))
         labels = {c: self.labels(c) for c in categorical}
         row0 = 0
         batches = self.batches(cols, chunk_rows, numeric)
-        if self.fmt == "Parquet" and chunk_rows:
+        if self.fmt == "Parquet" and chunk_rows and merge:
             batches = _coalesce(batches, chunk_rows, self.pool)
         for batch in batches:
             out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}

@@ -189,7 +189,8 @@ def _host_chunks(job):
     handed to the backend's optional ``upload`` (an asynchronous copy to the device) here, in
     the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
     upload = getattr(job.backend, "upload", None) if job.table.streaming else None
-    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
+    merge = getattr(job.backend, "merge_chunks", True)
+    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows, merge):
         for c in job.float32:
             if cols[c].dtype == np.float64:
                 cols[c] = narrow(cols[c], job.table.pool)
@@ -218,6 +219,7 @@ def accumulate(job: Job, partial=None, chunks=None):
         bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
     sync = getattr(be, "synchronize", None) if prof.enabled else None
     share = getattr(be, "share_cores", None) if reader is not None else None
+    parallel = bool(getattr(job.table, "parallel_reader", False))
     waited = worked = 0.0
     it = iter(chunks)
     try:
@@ -238,7 +240,7 @@ def accumulate(job: Job, partial=None, chunks=None):
             if share is not None:   # waiting longer for data than aggregating: the reader's turn
                 waited += t1 - t0
                 worked += time.perf_counter() - t1
-                share(waited > worked)
+                share(waited > worked, parallel)
             n = len(next(iter(chunk.values()))) if chunk else 0
             job.rows += n
             bar.update(n)

@@ -127,8 +127,9 @@ class Table:
         """(codes, labels) of a category column."""
         return categorize(name, self._column(name))
 
-    def chunks(self, numeric, categorical, chunk_rows=None):
-        """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables."""
+    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
+        """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables.
+        ``merge``: join a file's small batches (row groups) into chunks of about ``chunk_rows``."""
         cols = {c: self.numeric(c) for c in numeric}
         for c in categorical:
             cols[c] = self.categorical(c)[0]
@@ -409,6 +410,6 @@ class MercatorTable(Table):
     def categorical(self, name):
         return self.base.categorical(name)
 
-    def chunks(self, numeric, categorical, chunk_rows=None):
-        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows):
+    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
+        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge):
             yield row0, self._project(dict(cols))
