@@ -50,6 +50,7 @@ class Profile:
         self.warmup = 0.0
         self.advice = []
         self.bottleneck = None
+        self.decode_alone_s = self.aggregate_alone_s = None   # parallel readers: see _costs_alone
         self.upload = None        # the GPU's pinned-buffer copies during the render (see stop)
         self._upload_stats = None
         self._t0 = None
@@ -110,9 +111,17 @@ class Profile:
         work = {"reading/parsing": max(self.read_busy, st["read"]), "transfer": st["transfer"],
                 "aggregation": st["aggregate"], "first pass": st["scan"],
                 "shading": st["shade"], "encoding": st["encode"]}
-        self.bottleneck = max(work, key=work.get)
         src = self.source
         fmt = getattr(src, "fmt", None)
+        alone = self._costs_alone() if getattr(src, "parallel_reader", False) else None
+        if alone is not None:
+            # a reader decoding on a pool of threads shares the cores with the kernels, so the
+            # stages cannot tell which is the limit: split the streaming time by the costs of
+            # each measured alone on a sample of the file
+            self.decode_alone_s, self.aggregate_alone_s = alone
+            read_part = stream * alone[0] / max(sum(alone), 1e-9)
+            work["reading/parsing"], work["aggregation"] = read_part, stream - read_part
+        self.bottleneck = max(work, key=work.get)
         share = work["reading/parsing"] / wall
         if fmt == "CSV":   # a first pass over a CSV is parsing too
             share = (work["reading/parsing"] + st["scan"]) / wall
@@ -124,7 +133,10 @@ class Profile:
             self.advice.append(f"CSV parsing is {share:.0%} of the time{tail}.")
         elif fmt and share > 0.5:
             more = "" if self._float64_columns() else " or a faster disk"
-            self.advice.append(f"reading {fmt} is {share:.0%} of the time: the render is bound by "
+            alone = (f" (alone, on a sample of this file: decoding all rows about "
+                     f"{self.decode_alone_s:.2f} s, aggregating them {self.aggregate_alone_s:.2f} s)"
+                     if self.decode_alone_s is not None else "")
+            self.advice.append(f"reading {fmt} is {share:.0%} of the time{alone}: the render is bound by "
                                f"reading and decoding the file; more cores{more} would help.")
         if st["scan"] > 0.1 * wall:
             how = " or convert to Parquet, whose statistics give the ranges" if fmt == "CSV" else ""
@@ -135,14 +147,52 @@ class Profile:
             self.advice.append(f"column(s) {', '.join(f64)} are float64 in the file, which doubles "
                                "the bytes read and moved per row; `gpu-render convert --float32` "
                                "stores them as float32.")
-        if st["aggregate"] > 0.5 * wall:
-            self.advice.append(f"aggregation is {st['aggregate'] / wall:.0%} of the time: the kernels "
+        if work["aggregation"] > 0.5 * wall:
+            self.advice.append(f"aggregation is {work['aggregation'] / wall:.0%} of the time: the kernels "
                                "are the limit (a GPU backend, more cores or fewer reductions help).")
         if st["transfer"] > 0.3 * wall:
             self.advice.append(f"copying to the device is {st['transfer'] / wall:.0%} of the time: "
                                "float32 columns halve it.")
         if not self.advice:
             self.advice.append(f"{self.bottleneck} takes most of the time; nothing obvious to change.")
+
+    def _costs_alone(self, sample_rows=4 << 20, max_s=0.5):
+        """(decode s, aggregate s) for all rows, each measured alone on the first chunks of the
+        file (up to ``sample_rows`` rows or ``max_s`` of reading) and scaled up; None if not
+        measurable. Runs after the clock stopped, like the other advice."""
+        src, job = self.source, self.job
+        if job is None or not self.rows:
+            return None
+        try:
+            merge = getattr(job.backend, "merge_chunks", True)
+            chunks, n = [], 0
+            t0 = time.perf_counter()
+            for _, cols in src.chunks(job.numeric, job.categorical, job.chunk_rows, merge):
+                chunks.append(cols)
+                n += len(next(iter(cols.values())))
+                if n >= sample_rows or time.perf_counter() - t0 > max_s:
+                    break
+            t_read = time.perf_counter() - t0
+            be, plan = job.backend, job.plan
+            sync = getattr(be, "synchronize", None)
+            # one untimed call first: the first touches of fresh grids and waking the kernels'
+            # threads cost more than a whole chunk
+            be.aggregate(plan, be.new_partial(plan), {k: be.to_device(v) for k, v in chunks[0].items()}, 0)
+            partial = be.new_partial(plan)
+            t1 = time.perf_counter()
+            row0 = 0
+            for cols in chunks:
+                be.aggregate(plan, partial, {k: be.to_device(v) for k, v in cols.items()}, row0)
+                row0 += len(next(iter(cols.values())))
+            if sync is not None:
+                sync()
+            t_agg = time.perf_counter() - t1
+        except Exception:   # noqa: BLE001 - the advice is best effort; the render succeeded
+            return None
+        if not n:
+            return None
+        scale = self.rows / n
+        return t_read * scale, t_agg * scale
 
     def _float64_columns(self):
         src, job = self.source, self.job
@@ -186,6 +236,7 @@ class Profile:
                 "peak_device_bytes": self.peak_device, "chunks": self.chunks,
                 "chunk_rows": self.chunk_rows, "memory_budget_bytes": self.budget,
                 "upload": dict(self.upload) if self.upload else None,
+                "decode_alone_s": self.decode_alone_s, "aggregate_alone_s": self.aggregate_alone_s,
                 "bottleneck": self.bottleneck, "advice": list(self.advice), "notes": list(self.notes)}
 
     def report(self) -> str:
@@ -249,12 +300,15 @@ def warm_up(backend="auto") -> float:
 
 def profile(source, x, y, agg=None, **kwargs) -> Profile:
     """Render ``source`` (as ``render`` does) and encode the PNG in memory; return the Profile."""
+    from io import BytesIO
+
+    from . import png
     from .render import render
     prof = Profile().start(kwargs.get("backend", "auto"))
     try:
         img = render(source, x, y, agg, profile=prof, **kwargs)
         with prof.stage("encode"):
-            img.to_bytesio("png")
+            png.to_pil(img.data).save(BytesIO(), format="png", compress_level=png.LEVEL)   # as the CLI
     finally:
         prof.stop()
     return prof

@@ -80,3 +80,30 @@ def test_cli_profile_and_render_profile(data, tmp_path, capsys):
     assert png.exists()
     for word in ("read", "aggregate", "encode", "peak host RSS", "bottleneck:", "advice:"):
         assert word in text
+
+
+def test_parallel_reader_bottleneck_from_costs_measured_alone(data, monkeypatch):
+    """A Parquet reader decodes on a pool of threads that shares the cores with the kernels, so
+    the profile measures decoding and aggregating alone on a sample and names the larger."""
+    p = ds.profile(data["parquet"], "x", "y", width=100, height=80, x_range=(-3, 3), y_range=(-3, 3))
+    assert p.decode_alone_s > 0 and p.aggregate_alone_s > 0
+    assert p.to_dict()["decode_alone_s"] == p.decode_alone_s
+    assert p.bottleneck in ("reading/parsing", "aggregation")
+    _adds_up(p)
+    from gpu_render.filetable import open_file
+    for alone, expected in (((5.0, 0.1), "reading/parsing"), ((0.1, 5.0), "aggregation")):
+        monkeypatch.setattr(Profile, "_costs_alone", lambda self, alone=alone: alone)
+        p = ds.profile(data["parquet"], "x", "y", width=100, height=80, x_range=(-3, 3), y_range=(-3, 3))
+        assert p.bottleneck == expected
+        q = Profile()   # the analysis alone, on stages where streaming is 90% of the wall time
+        q.source, q.rows, q.wall = open_file(data["parquet"], ["x", "y"]), data["n"], 1.0
+        q.stages.update(read=0.1, aggregate=0.8, shade=0.05, encode=0.05)
+        q._analyse()
+        assert q.bottleneck == expected
+        text = " ".join(q.advice)
+        if expected == "reading/parsing":
+            assert "decoding all rows about 5.00 s, aggregating them 0.10 s" in text
+        else:
+            assert "aggregation is 88% of the time" in text
+    in_memory = ds.profile({"x": np.arange(10.0), "y": np.arange(10.0)}, "x", "y", width=10, height=10)
+    assert in_memory.decode_alone_s is None
