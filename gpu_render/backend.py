@@ -53,7 +53,8 @@ class Backend(Protocol):
     #   share_cores(reader_bound, parallel_reader)  told after each chunk whether the reader
     #                                   thread is the bottleneck and whether it decodes on a
     #                                   pool of threads (CPU: kernels then leave it cores)
-    #   merge_chunks = False            take a file's row groups as they come, unjoined
+    #   merge_rows = N                  join a file's row groups only up to about N rows
+    #                                   (default: the chunk rows of the memory budget)
     #   narrow_float64 = True           float64 file coordinates are narrowed to float32 by
     #                                   default (where under 1/16 pixel): worth it on a GPU
 

@@ -135,7 +135,8 @@ def narrow(values: np.ndarray, pool=None) -> np.ndarray:
 
 def _coalesce(batches, rows, pool):
     """Batches joined up to about ``rows`` rows (Parquet yields at most a row group per batch,
-    and many small chunks cost a kernel launch each)."""
+    and many small chunks cost a kernel launch each); a batch of ``rows // 2`` or more passes
+    as it is, without a copy."""
     import pyarrow as pa
     pending, n = [], 0
     for b in batches:
@@ -480,13 +481,13 @@ class FileTable(Table):
         """Whether reading decodes on several threads (Parquet, CSV) rather than mapping (IPC)."""
         return self.threads and self.fmt != "Arrow IPC"
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
         cols = list(dict.fromkeys([*numeric, *categorical]))
         labels = {c: self.labels(c) for c in categorical}
         row0 = 0
         batches = self.batches(cols, chunk_rows, numeric)
-        if self.fmt == "Parquet" and chunk_rows and merge:
-            batches = _coalesce(batches, chunk_rows, self.pool)
+        if self.fmt == "Parquet" and chunk_rows:
+            batches = _coalesce(batches, min(chunk_rows, merge_rows or chunk_rows), self.pool)
         for batch in batches:
             out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}
             for c in categorical:

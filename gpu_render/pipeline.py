@@ -189,8 +189,8 @@ def _host_chunks(job):
     handed to the backend's optional ``upload`` (an asynchronous copy to the device) here, in
     the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
     upload = getattr(job.backend, "upload", None) if job.table.streaming else None
-    merge = getattr(job.backend, "merge_chunks", True)
-    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows, merge):
+    merge_rows = getattr(job.backend, "merge_rows", None)
+    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows, merge_rows):
         for c in job.float32:
             if cols[c].dtype == np.float64:
                 cols[c] = narrow(cols[c], job.table.pool)

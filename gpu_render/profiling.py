@@ -164,10 +164,10 @@ class Profile:
         if job is None or not self.rows:
             return None
         try:
-            merge = getattr(job.backend, "merge_chunks", True)
+            merge_rows = getattr(job.backend, "merge_rows", None)
             chunks, n = [], 0
             t0 = time.perf_counter()
-            for _, cols in src.chunks(job.numeric, job.categorical, job.chunk_rows, merge):
+            for _, cols in src.chunks(job.numeric, job.categorical, job.chunk_rows, merge_rows):
                 chunks.append(cols)
                 n += len(next(iter(cols.values())))
                 if n >= sample_rows or time.perf_counter() - t0 > max_s:

@@ -127,9 +127,10 @@ class Table:
         """(codes, labels) of a category column."""
         return categorize(name, self._column(name))
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
         """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables.
-        ``merge``: join a file's small batches (row groups) into chunks of about ``chunk_rows``."""
+        A file's small batches (row groups) are joined into chunks of about ``merge_rows``
+        (default ``chunk_rows``) rows."""
         cols = {c: self.numeric(c) for c in numeric}
         for c in categorical:
             cols[c] = self.categorical(c)[0]
@@ -410,6 +411,6 @@ class MercatorTable(Table):
     def categorical(self, name):
         return self.base.categorical(name)
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
-        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge):
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
+        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge_rows):
             yield row0, self._project(dict(cols))

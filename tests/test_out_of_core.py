@@ -131,6 +131,21 @@ def test_single_parquet_file_reader_and_dataset_scanner_agree(files, frame, monk
                                       cvs.points(frame, "x", "y", agg).values)
 
 
+def test_row_groups_joined_only_up_to_merge_rows(files, frame, monkeypatch):
+    """The dataset scanner's row groups (7,000 rows here) pass as they are when at least half of
+    ``merge_rows`` (the CPU backend: no copy); smaller ones are joined up to it (the GPU: fewer
+    launches). (A small single file is read in batches of the chunk rows anyway.)"""
+    from gpu_render import filetable
+    monkeypatch.setattr(filetable, "SMALL_PARQUET", 0)
+    t = open_file(files["parquet"], ["v"])
+    as_is = [len(c["v"]) for _, c in t.chunks(["v"], [], chunk_rows=1 << 20, merge_rows=10_000)]
+    joined = [len(c["v"]) for _, c in t.chunks(["v"], [], chunk_rows=1 << 20, merge_rows=30_000)]
+    assert set(as_is[:-1]) == {7_000} and sum(as_is) == len(frame)
+    assert min(joined[:-1]) >= 15_000 and len(joined) < len(as_is) and sum(joined) == len(frame)
+    from cpu_fallback.backend import CPUBackend
+    assert 7_000 < CPUBackend.merge_rows // 2 <= 1 << 20
+
+
 def test_several_chunks_are_used(files, frame):
     """16 MiB of budget means chunks smaller than the file: the streaming path really chunks."""
     t = open_file(files["csv"], ["x", "y"])

@@ -189,9 +189,9 @@ class CudfParquetTable(FileTable):
         self.device_budget = budget_bytes
         return super().chunk_rows_for(budget_bytes, n_columns)
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge=True):
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
         if categorical:
-            yield from super().chunks(numeric, categorical, chunk_rows, merge)
+            yield from super().chunks(numeric, categorical, chunk_rows, merge_rows)
             return
         chunk_limit, pass_limit = device_limits(self.device_budget)
         row0 = 0
