@@ -15,6 +15,7 @@ from . import memory as M
 from . import progress as progress_bar
 from .errors import RenderError
 from .filetable import open_file
+from .files import publish
 
 OUT_FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".arrow": "Arrow IPC",
                ".feather": "Arrow IPC", ".ipc": "Arrow IPC"}
@@ -94,10 +95,7 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
             if pending:
                 _write(writer, pa.Table.from_batches(pending, schema))
                 rows += pending_rows
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)    # mkstemp made it private; give it a normal file's mode
-        os.replace(tmp, out)
+        publish(tmp, out)
     except OSError as exc:
         _remove(tmp)
         if exc.errno == errno.ENOSPC:

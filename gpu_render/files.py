@@ -46,3 +46,24 @@ def schema_names(path: str, fmt: str) -> list:
     with pcsv.open_csv(path) as reader:
         return reader.schema.names
 
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (thread-safe)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp: str, path: str) -> None:
+    """Give a finished temporary file (``tempfile.mkstemp`` makes them private, 0600) the mode
+    a newly created file would have, then rename it over ``path`` atomically."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+

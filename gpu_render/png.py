@@ -6,6 +6,7 @@ import tempfile
 import numpy as np
 
 from .errors import RenderError
+from .files import publish
 from .xp import to_host
 
 LEVEL = 2   # zlib level: 800x600 density images encode ~4x faster than at PIL's 6, ~14% larger
@@ -38,7 +39,7 @@ def write(pixels, path, compress_level=LEVEL):
     try:
         with os.fdopen(fd, 'wb') as fh:
             pil.save(fh, format='png', compress_level=compress_level)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
         raise RenderError(f"Cannot write {path!r}: {exc.strerror or exc}.") from exc

@@ -25,6 +25,7 @@ import numpy as np
 
 from .axes import Viewport
 from .errors import RenderError
+from .files import publish
 from .levelscale import LevelScale
 from .utils import EARTH_RADIUS
 from .xp import to_host
@@ -293,4 +294,4 @@ def _write_json(path, data):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".metadata.", suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
+    publish(tmp, path)

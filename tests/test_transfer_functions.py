@@ -395,3 +395,23 @@ def test_every_datashader_colour_name_gives_the_same_rgb():
     from gpu_render.colormaps import to_rgb
     for name, hexcode in dc.color_lookup.items():
         assert tuple(to_rgb(name)) == tuple(dc.rgb(hexcode)), name
+
+
+def test_written_files_get_a_normal_files_mode(tmp_path):
+    """Atomic writes go through a private temporary file; the result gets the mode a new file
+    would have (0666 less the umask), not 0600, so servers and other users can read PNGs,
+    tiles' metadata and converted files."""
+    import stat
+
+    from gpu_render.convert import convert
+    from gpu_render.tiles import _write_json
+    old = os.umask(0o027)
+    try:
+        png = tf.save_png(_one_point_image(), tmp_path / 'a.png')
+        _write_json(str(tmp_path / 'm.json'), {'a': 1})
+        (tmp_path / 'd.csv').write_text('x,y\n1,2\n3,4\n')
+        convert(str(tmp_path / 'd.csv'), str(tmp_path / 'd.parquet'), progress=False)
+    finally:
+        os.umask(old)
+    for name in (png, tmp_path / 'm.json', tmp_path / 'd.parquet'):
+        assert stat.S_IMODE(os.stat(name).st_mode) == 0o640, name
