@@ -176,7 +176,6 @@ class FileTable(Table):
         self.bad_rows = 0
         self._rows = None
         self._labels = {}
-        self._label_pos = None    # (labels, {label: code}) of the last coded column
         self.default_rows = 1 << 20   # rows per chunk of passes; chunk_rows_for sets it
         self.threads = True
         self.pool = None          # None: pyarrow's default pool
@@ -483,7 +482,7 @@ class FileTable(Table):
 
     def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
         cols = list(dict.fromkeys([*numeric, *categorical]))
-        labels = {c: self.labels(c) for c in categorical}
+        codes = {c: {v: i for i, v in enumerate(self.labels(c))} for c in categorical}
         row0 = 0
         batches = self.batches(cols, chunk_rows, numeric)
         if self.fmt == "Parquet" and chunk_rows:
@@ -491,7 +490,7 @@ class FileTable(Table):
         for batch in batches:
             out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}
             for c in categorical:
-                out[c] = self._codes(batch.column(c), labels[c])
+                out[c] = self._codes(batch.column(c), codes[c])
             yield row0, out
             row0 += batch.num_rows
         self._rows = row0
@@ -522,14 +521,12 @@ class FileTable(Table):
             self._labels[name] = list(order) if order else sorted(seen, key=_sort_key)
         return self._labels[name]
 
-    def _codes(self, arr, labels):
-        """int32 category codes of ``arr`` (-1: null or not a label), through its dictionary."""
+    def _codes(self, arr, pos):
+        """int32 category codes of ``arr`` (-1: null or not a label), through its dictionary;
+        ``pos`` maps each label to its code."""
         import pyarrow as pa
         import pyarrow.compute as pc
         enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr, memory_pool=self.pool)
-        if self._label_pos is None or self._label_pos[0] is not labels:
-            self._label_pos = (labels, {v: i for i, v in enumerate(labels)})
-        pos = self._label_pos[1]
         lookup = np.array([pos.get(v, -1) for v in enc.dictionary.to_pylist()] + [-1], np.int32)
         idx = enc.indices
         if idx.null_count:

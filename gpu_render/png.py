@@ -25,6 +25,11 @@ def to_pil(pixels, origin='lower'):
     return fromarray(arr)
 
 
+def encode(pixels, fh, compress_level=LEVEL):
+    """Encode (y, x) uint32 pixels north-up as PNG into the binary file object ``fh``."""
+    to_pil(pixels).save(fh, format='png', compress_level=compress_level)
+
+
 def write(pixels, path, compress_level=LEVEL):
     """Write (y, x) uint32 pixels north-up as PNG to ``path`` atomically (temp file + rename);
     ``compress_level`` is zlib's 0-9. Returns the path."""
@@ -34,11 +39,10 @@ def write(pixels, path, compress_level=LEVEL):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise RenderError(f"Cannot write {path!r}: the directory {folder!r} does not exist.")
-    pil = to_pil(pixels)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as fh:
-            pil.save(fh, format='png', compress_level=compress_level)
+            encode(pixels, fh, compress_level)
         publish(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)

@@ -308,7 +308,7 @@ def profile(source, x, y, agg=None, **kwargs) -> Profile:
     try:
         img = render(source, x, y, agg, profile=prof, **kwargs)
         with prof.stage("encode"):
-            png.to_pil(img.data).save(BytesIO(), format="png", compress_level=png.LEVEL)   # as the CLI
+            png.encode(img.data, BytesIO())   # as the command line writes it
     finally:
         prof.stop()
     return prof

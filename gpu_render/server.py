@@ -30,9 +30,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from . import png
 from .errors import RenderError
 from .levelscale import HOWS
-from .tiles import MAX_ZOOM, TILE, WORLD, check_tile
+from .tiles import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
 
 CMAPS = ("fire", "bmy", "bgy", "kbc", "kgy", "blues", "gray", "rainbow", "coolwarm", "bkr")
 MAX_SIDE = 4096
@@ -96,7 +97,7 @@ class _LRU:
 
 def _png_bytes(img) -> bytes:
     buf = BytesIO()
-    img.to_pil().save(buf, format="png", compress_level=1)
+    png.encode(img.data, buf, TILE_PNG_LEVEL)
     return buf.getvalue()
 
 
