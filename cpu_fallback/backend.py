@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from gpu_render import planes as P
-from gpu_render.backend import BackendBase
+from gpu_render.backend import Backend
 from gpu_render.xp import to_host
 
 _EMPTY_CODES = np.zeros(0, dtype=np.int8)
@@ -23,7 +23,7 @@ def _available_memory() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-class CPUBackend(BackendBase):
+class CPUBackend(Backend):
     """Runs every kernel kind on all cores; threads never share a partial grid."""
 
     name = "cpu"
@@ -36,9 +36,6 @@ class CPUBackend(BackendBase):
         import numba
         self._numba = numba
         self.parts = numba.get_num_threads()
-
-    def to_device(self, array):
-        return np.ascontiguousarray(to_host(array))  # device arrays (CuPy) are copied back
 
     def new_partial(self, plan):
         return [P.new_planes(g.kind, self.parts, plan.slots(g)) for g in plan.groups]
@@ -90,6 +87,9 @@ class CPUBackend(BackendBase):
 
     def free_bytes(self):
         return _available_memory()
+
+    # peak_bytes: None (the default): the CPU's planes live in host memory, whose peak profiles
+    # report as the process's peak RSS
 
     def describe(self):
         return {"usable": True, "threads": self.parts, "numba": self._numba.__version__,

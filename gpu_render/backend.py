@@ -1,4 +1,4 @@
-"""The backend protocol every compute backend implements, and the one place a backend is chosen.
+"""The contract every compute backend implements, and the one place a backend is chosen.
 
 A backend puts columns where it computes, allocates partial planes and aggregates a chunk into
 them. Merging and finalizing partials is array-namespace code (``planes``), shared by all
@@ -6,83 +6,119 @@ backends. Selection is by capability probe, done once, with the reason kept for 
 """
 from __future__ import annotations
 
+import abc
 import functools
 import importlib
-from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from . import planes as P
 from .errors import RenderError
 from .xp import to_host
 
 
-@runtime_checkable
-class Backend(Protocol):
-    name: str          # "cpu" or "gpu"
-    xp: object         # numpy or cupy
-    parts: int         # independent partial grids the kernels write (threads on CPU, 1 on GPU)
+class Backend(abc.ABC):
+    """The contract of a compute backend, declared once (as xarray's ``BackendEntrypoint``).
 
-    def to_device(self, array):
-        """Return ``array`` where the kernels read it (zero-copy where it already is)."""
+    A backend supplies ``xp``, its kernels (``new_partial``, ``aggregate``) and what it knows of
+    its memory (``free_bytes``, ``describe``); every other hook the pipeline, profiles and tables
+    call is declared here with a default that is right for a backend that computes in host
+    memory. Flags are class attributes. Reading files is not a backend's business (``sources``
+    opens files, with cuDF where the kernels read device memory), nor is running on a cluster
+    (``distributed`` runs the pipeline's loop on each worker's own backend).
+    """
 
+    name: str = ""            # "cpu" or "gpu"
+    xp = np                   # the array namespace of the planes and results (numpy or cupy)
+    parts: int = 1            # independent partial grids the kernels write (CPU threads; 1 on GPU)
+    merge_rows: int | None = None   # join a file's row groups only up to about this many rows
+    #                                 (None: the chunk rows of the memory budget)
+    narrow_float64: bool = False    # float64 file coordinates are aggregated as float32 by
+    #                                 default where that moves no point by 1/16 pixel (worth it
+    #                                 where it halves copies and memory: the GPU)
+
+    # -- the kernels (no default) ----------------------------------------------------------
+    @abc.abstractmethod
     def new_partial(self, plan) -> list:
         """Fresh planes, one dict per group of ``plan`` (see ``planes.new_planes``)."""
 
-    def aggregate(self, plan, partial, columns: dict, row0: int) -> None:
-        """Accumulate one chunk (``columns``: name -> device array; ``row0``: its first row)."""
+    @abc.abstractmethod
+    def aggregate(self, plan, partial, columns: dict, row0: int = 0) -> None:
+        """Accumulate one chunk into ``partial`` (``columns``: name -> what ``kernel_input`` or
+        ``stage`` gave; ``row0``: the chunk's first row number, for first/last)."""
 
-    def combine(self, plan, a: list, b: list) -> list:
-        """Merge two partials (``a`` holds the earlier rows); see ``BackendBase``."""
-
-    def finalize(self, plan, partial) -> dict:
-        """{output name: flat result on the device}; see ``BackendBase``."""
-
-    def to_host(self, array):
-        """Bring a result array to host memory as numpy."""
-
+    @abc.abstractmethod
     def free_bytes(self) -> int:
-        """Memory the partial grids may use."""
+        """Memory the partial grids and chunks may use, in bytes."""
 
+    @abc.abstractmethod
     def describe(self) -> dict:
         """Device, memory and library versions, for ``info()``."""
 
-    # Optional, found with getattr by the file-streaming pipeline:
-    #   upload(columns: dict) -> dict   start copying a host chunk to the device (pinned staging
-    #                                   buffers, a copy stream); called from the reader thread
-    #   synchronize()                   wait for queued kernels (used when profiling)
-    #   peak_bytes() -> int             peak device memory, for profiles
-    #   share_cores(reader_bound, parallel_reader)  told after each chunk whether the reader
-    #                                   thread is the bottleneck and whether it decodes on a
-    #                                   pool of threads (CPU: kernels then leave it cores)
-    #   merge_rows = N                  join a file's row groups only up to about N rows
-    #                                   (default: the chunk rows of the memory budget)
-    #   narrow_float64 = True           float64 file coordinates are narrowed to float32 by
-    #                                   default (where under 1/16 pixel): worth it on a GPU
+    # -- moving data ------------------------------------------------------------------------
+    def kernel_input(self, array):
+        """``array`` in the form ``aggregate`` reads (default: a contiguous host array; a device
+        backend keeps device arrays in place)."""
+        return np.ascontiguousarray(to_host(array))
 
+    def stage(self, columns: dict) -> dict:
+        """Start moving a host chunk to where the kernels read it, ahead of ``aggregate``
+        (called in the reader thread, so the move overlaps the previous chunk's kernels).
+        Default: nothing to move; the chunk is returned as it is."""
+        return columns
 
-class BackendBase:
-    """What every backend shares: combining and finalizing partials is array-namespace code
-    (``planes``), so a backend only supplies ``xp`` and its kernels."""
+    def to_host(self, array):
+        """A result array as numpy."""
+        return to_host(array)
 
-    xp = None
-
+    # -- merging and finalizing (array-namespace code, shared) ------------------------------
     def combine(self, plan, a: list, b: list) -> list:
         """Merge two partials of ``plan`` (``a`` holds the earlier rows) into one with one part."""
         return [P.concat(g.kind, pa, pb, self.xp) for g, pa, pb in zip(plan.groups, a, b)]
 
-    def finalize(self, plan, partial) -> dict:
-        """{output name: flat result array on the device} for every reduction of ``plan``."""
+    def finalize(self, plan, partial, float_counts=False) -> dict:
+        """{output name: flat result array} for every reduction of ``plan``; ``float_counts``:
+        counts are fractional weights (a decayed stream) and stay float64."""
         merged = [{k: v[:plan.group_size(g)] for k, v in P.collapse(g.kind, planes, self.xp).items()}
                   for g, planes in zip(plan.groups, partial)]
-        return {name: red.finalize(merged[gi], self.xp).astype(red.dtype, copy=False)
-                for name, red, gi in plan.outputs}
+        out = {}
+        for name, red, gi in plan.outputs:
+            dtype = np.float64 if (float_counts and red.dtype.kind == "u") else red.dtype
+            out[name] = red.finalize(merged[gi], self.xp).astype(dtype, copy=False)
+        return out
 
-    def to_host(self, array):
-        """``array`` as a numpy array."""
-        return to_host(array)
+    # -- scheduling and measuring ------------------------------------------------------------
+    def warm_up(self) -> None:
+        """One-off set-up of the kernels' compiler, done while a reader thread fetches the first
+        chunk so the two overlap. Default: nothing."""
 
-    def warm_up(self):
-        """Do one-off set-up of the kernels' compiler now (called while a reader thread fetches
-        the first chunk, so the two overlap). Nothing by default."""
+    def synchronize(self) -> None:
+        """Wait for queued copies and kernels (profiles time work, not queueing). Default:
+        nothing, the kernels run synchronously."""
+
+    def share_cores(self, reader_bound: bool, parallel_reader: bool = False) -> None:
+        """Told after each chunk of a streamed file whether the reader thread is the bottleneck
+        and whether it decodes on a pool of threads (kernels sharing host cores may then leave
+        it some). Default: nothing."""
+
+    def reset_peak(self) -> None:
+        """Start a new measurement for ``peak_bytes``. Default: nothing."""
+
+    def peak_bytes(self) -> int | None:
+        """Peak memory the backend's own allocations reached since ``reset_peak``, for
+        profiles; None where the backend's memory is the process's (profiles report peak RSS)."""
+        return None
+
+    def transfer_stats(self) -> dict | None:
+        """Cumulative counters of ``stage``'s copies (chunks, bytes, pinned_bytes, stage_s,
+        slot_wait_s), for profiles; None where ``stage`` moves nothing."""
+        return None
+
+    def bounds(self, array) -> tuple:
+        """(min, max) of the finite values of ``array``; (inf, -inf) when there are none."""
+        arr = to_host(array)
+        arr = arr[np.isfinite(arr)]
+        return (float(arr.min()), float(arr.max())) if arr.size else (np.inf, -np.inf)
 
 
 # Probes return (backend or None, reason). Modules are imported only when probed.

@@ -1,8 +1,10 @@
 """Dask: aggregate dask DataFrames and file datasets where their rows live, on the workers.
 
-Each partition (or file) becomes a partial grid on its worker, computed by that worker's backend
+Dask is an executor over backends, not a backend: each partition (or file) becomes a partial grid
+on its worker, computed by the pipeline's own chunk loop on that worker's backend
 (``backend.select`` runs there: the GPU where the worker has one); partials are merged in an
-ordered tree on the workers, and only the final grid travels to the client, which finalizes it.
+ordered tree on the workers, and only the final grid travels to the client, whose host backend
+finalizes it.
 Ranges and category labels are reduced on the workers the same way: no rows reach the client.
 
 Rows of piece ``i`` are numbered ``i << ROW_SHIFT`` plus their row within the piece, which orders
@@ -21,9 +23,9 @@ from collections import OrderedDict
 import numpy as np
 
 from . import planes as P
-from .backend import BackendBase
 from .errors import RenderError
-from .sources import Table, open_table
+from .frames import memory_table
+from .table import Table
 from .xp import get_xp, to_host
 
 ROW_SHIFT = 40          # up to 2**40 rows per piece, 2**23 pieces
@@ -60,7 +62,9 @@ def _open_file(piece, i, columns):
 def _open_partition(frame, i, columns):
     where = f"partition {i} of the dask DataFrame"
     try:
-        return open_table(frame, columns), where
+        table = memory_table(frame)
+        table.require(columns)
+        return table, where
     except RenderError as exc:
         raise RenderError(f"{where}: {exc}") from None
 
@@ -119,16 +123,15 @@ def _read_piece(opener, data, i, ctx, numeric, categorical):
 
 
 def _aggregate_piece(opener, data, i, ctx):
-    """Aggregate piece ``i`` into a one-part partial with this worker's backend."""
+    """Aggregate piece ``i`` into a one-part partial: the pipeline's loop (``ctx.aggregate``)
+    over the piece's rows, on this worker's backend."""
     from .backend import select
     if _TEST_DELAY_S:
         time.sleep(_TEST_DELAY_S)
     table, where, cols = _read_piece(opener, data, i, ctx, ctx.numeric, ctx.categorical)
     be = select(ctx.backend)
     with _thread_share(ctx.threads):
-        partial = be.new_partial(ctx.plan)
-        if len(table):
-            be.aggregate(ctx.plan, partial, {k: be.to_device(v) for k, v in cols.items()}, i << ROW_SHIFT)
+        partial = ctx.aggregate(ctx.plan, be, cols, i << ROW_SHIFT)
         planes = [{k: v[None] for k, v in P.collapse(g.kind, pl, be.xp).items()}
                   for g, pl in zip(ctx.plan.groups, partial)]
     return planes, len(table), frozenset([be.name])
@@ -268,29 +271,6 @@ def local_client(n_workers: int):
         yield client
 
 
-class RemoteBackend(BackendBase):
-    """The client's stand-in for the workers' backends: it only finalizes host partials."""
-
-    xp = np
-    parts = 2   # a task holds its partial and, while merging, another
-
-    def __init__(self, requested: str, table):
-        self.requested = self.name = requested
-        self._table = table
-
-    def to_device(self, array):
-        return np.asarray(array)
-
-    def new_partial(self, plan):
-        return [P.new_planes(g.kind, 1, plan.slots(g)) for g in plan.groups]
-
-    def free_bytes(self):
-        return self._table.worker_memory()
-
-    def describe(self):
-        return {"usable": True, "scheduler": repr(self._table.scheduler), "requested": self.requested}
-
-
 # ---------------------------------------------------------------- tables
 
 class _RemoteTable(Table):
@@ -322,7 +302,14 @@ class _RemoteTable(Table):
         return self._rows   # None until a pass over the pieces has counted them
 
     def backend(self, name):
-        return RemoteBackend(name, self)
+        """The client's host backend, which finalizes the merged partial (the workers select
+        their own backend for ``name``)."""
+        from .backend import select
+        return select("cpu")
+
+    def memory(self, backend):
+        """One worker task's memory; a task holds its partial and, while merging, another."""
+        return self.worker_memory(), 2
 
     def worker_memory(self) -> int:
         """Memory one task may use: the smallest worker's limit over its threads."""
@@ -393,16 +380,18 @@ class _RemoteTable(Table):
     def labels(self, name):
         return self._scan({}, [name])[1][name]
 
-    def accumulate(self, job, transform=None):
+    def run_remote(self, job, aggregate_piece, transform=None):
+        """(merged host partial, names of the workers' backends): ``aggregate_piece`` (the
+        pipeline's loop) run by one task per piece, partials merged in an ordered tree."""
         plan = job.plan
-        ctx = _Context(plan=plan, backend=job.backend.requested, numeric=job.numeric,
+        ctx = _Context(plan=plan, backend=job.requested, numeric=job.numeric,
                        categorical=job.categorical, labels=plan.categories, transform=transform,
-                       columns=list(dict.fromkeys([*job.numeric, *job.categorical])))
+                       columns=list(dict.fromkeys([*job.numeric, *job.categorical])),
+                       aggregate=aggregate_piece)
         kinds = [g.kind for g in plan.groups]
         planes, rows, used = self._run(_aggregate_piece, functools.partial(_combine, kinds), ctx)
         self._rows = rows
-        job.backend.name = "+".join(sorted(used))
-        return planes
+        return planes, "+".join(sorted(used))
 
 
 class DaskTable(_RemoteTable):
@@ -433,7 +422,7 @@ class DaskTable(_RemoteTable):
         return super().labels(name)
 
 
-class FileTable(_RemoteTable):
+class DaskFileTable(_RemoteTable):
     """A Parquet/CSV/Arrow file or dataset (directory or glob): one task per file, each read by
     the worker that runs it, only the needed columns."""
 

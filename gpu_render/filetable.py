@@ -19,7 +19,7 @@ import numpy as np
 
 from . import files
 from .errors import RenderError
-from .sources import Table
+from .table import Table
 
 MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14

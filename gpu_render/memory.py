@@ -14,8 +14,8 @@ DEVICE_FRACTION = 0.5    # of free device memory, by default
 MIN_BUDGET = 16 * 2**20  # below this, per-chunk overheads dominate
 
 
-def parse_size(value) -> int:
-    """Bytes from an int or a text such as '256MB', '1.5GiB', '800k'."""
+def parse_size(value, minimum=MIN_BUDGET) -> int:
+    """Bytes from an int or a text such as '256MB', '1.5GiB', '800k' (at least ``minimum``)."""
     if isinstance(value, bool):
         raise RenderError(f"memory_limit must be a size such as '256MB', got {value!r}.")
     if isinstance(value, (int, float)):
@@ -26,9 +26,23 @@ def parse_size(value) -> int:
             raise RenderError(f"memory_limit must be a size such as 256MB, 1.5GiB or a number of "
                               f"bytes, got {value!r}.")
         n = float(m.group(1)) * _UNITS[m.group(2).lower()]
-    if n < MIN_BUDGET:
-        raise RenderError(f"memory_limit {value!r} is below the {MIN_BUDGET // 2**20} MiB minimum.")
+    if n < minimum:
+        least = f"{minimum // 2**20} MiB" if minimum >= 2**20 else f"{minimum} byte(s)"
+        raise RenderError(f"memory_limit {value!r} is below the {least} minimum.")
     return int(n)
+
+
+def deprecated_alias(value, old_value, old_name: str, new_name: str = "memory_limit"):
+    """``value``, or ``old_value`` given under the deprecated name ``old_name`` (with a
+    DeprecationWarning); both at once is a mistake."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise RenderError(f"give {new_name} only: {old_name} is its deprecated old name.")
+    import warnings
+    warnings.warn(f"{old_name} is deprecated; use {new_name} (same meaning).", DeprecationWarning,
+                  stacklevel=3)
+    return old_value
 
 
 def available_ram() -> int:
@@ -36,12 +50,12 @@ def available_ram() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def budget(memory_limit, backend) -> int:
+def budget(memory_limit, free_bytes: int) -> int:
     """The memory budget in bytes: ``memory_limit`` if given, else a safe fraction of available
-    RAM and of the backend's free memory (device memory on the GPU)."""
+    RAM and of the backend's ``free_bytes`` (device memory on the GPU)."""
     if memory_limit is not None:
         return parse_size(memory_limit)
-    have = min(RAM_FRACTION * available_ram(), DEVICE_FRACTION * backend.free_bytes())
+    have = min(RAM_FRACTION * available_ram(), DEVICE_FRACTION * free_bytes)
     return int(max(have, MIN_BUDGET))
 
 

@@ -1,8 +1,11 @@
 """The aggregation pipeline: prepare a job (source, ranges, plan), run it chunk by chunk, finalize.
 
-``prepare`` does everything that needs no pass over the aggregation itself; ``run`` feeds chunks
-to the backend; ``finalize`` collapses partial planes into datashader-shaped xarray outputs.
-Streaming, out-of-core and Dask paths reuse these pieces with their own chunk sources.
+``prepare`` does everything that needs no pass over the aggregation itself; ``accumulate`` is
+the one loop that feeds a table's chunks to a backend (new partial, stage, aggregate) and
+``finalize`` the one way partial planes become datashader-shaped outputs. Every path that
+aggregates goes through them: ``Canvas.points`` and ``render`` (``run``), tiles (a job per block
+of tiles), the tile index and the server (``job_for`` over rows they hold), streaming (a job per
+batch), Dask (the loop runs on each worker, ``aggregate_piece``) and profiles.
 """
 from __future__ import annotations
 
@@ -23,19 +26,20 @@ from .filetable import narrow
 from .memory import fmt_bytes
 from .plan import AggPlan, make_plan, required_bytes
 from .prefetch import prefetch
-from .profiling import NO_PROFILE
 from .reductions import Reduction, count, summary
-from .sources import Table, open_table
+from .sources import open_table
+from .stages import NO_PROFILE
+from .table import Table
 
 
 @dataclass
 class Job:
     plan: AggPlan
     table: Table
-    backend: object
-    is_summary: bool
-    numeric: list          # columns read as numbers: x, y, values
-    categorical: list      # category columns, read as codes
+    backend: object        # the Backend that aggregates (a remote table's: that finalizes)
+    is_summary: bool = False
+    numeric: list = field(default_factory=list)      # columns read as numbers: x, y, values
+    categorical: list = field(default_factory=list)  # category columns, read as codes
     notes: list = field(default_factory=list)   # what was decided for the user (e.g. ranges)
     budget: int = 0        # memory budget in bytes (chunks in flight + partial grids)
     chunk_rows: int | None = None   # rows per chunk for streaming tables (None: one chunk)
@@ -43,6 +47,23 @@ class Job:
     progress: object = None         # True / False / None (on a terminal)
     profile: object = NO_PROFILE
     rows: int = 0          # rows aggregated so far
+    row0: int = 0          # the number of the table's first row (first/last across batches)
+    requested: str = "auto"         # the backend asked for (what a remote table's workers select)
+    backend_name: str | None = None  # who aggregated, when not ``backend`` (Dask workers)
+
+
+def job_for(plan: AggPlan, table: Table, backend, row0: int = 0) -> Job:
+    """A job aggregating all rows of ``table`` (already opened and checked) into ``plan``."""
+    numeric = list(dict.fromkeys([plan.x, plan.y, *plan.value_columns()]))
+    return Job(plan, table, backend, numeric=numeric, categorical=list(plan.categories), row0=row0)
+
+
+def aggregate_piece(plan: AggPlan, backend, columns: dict, row0: int):
+    """The partial for ``plan`` on ``backend`` of one piece of rows already read (``columns``:
+    numbers and category codes, numbered from ``row0``): what a remote table runs where each
+    piece of its rows lives."""
+    from .frames import DictTable
+    return accumulate(job_for(plan, DictTable(columns), backend), chunks=[(row0, columns)])
 
 
 def _named(agg):
@@ -94,13 +115,14 @@ def _widen32(r):
     return min(lo, float(np.float32(lo))), max(hi, float(np.float32(hi)))
 
 
-def _check_memory(plan, backend, budget, given):
-    need = required_bytes(plan, backend.parts)
-    have = backend.free_bytes()
+def _check_memory(plan, table, backend, budget, given):
+    have, parts = table.memory(backend)
+    need = required_bytes(plan, parts)
     vp = plan.viewport
+    where = "a Dask worker" if table.remote else f"the {backend.name.upper()}"
     if need > 0.8 * have:
         raise RenderError(f"a {vp.width}x{vp.height} canvas would need {need / 2**30:.1f} GiB of "
-                          f"partial grids on the {backend.name.upper()}, more than the "
+                          f"partial grids on {where}, more than the "
                           f"{have / 2**30:.1f} GiB available; use a smaller canvas.")
     if given and need > 0.75 * budget:
         raise RenderError(f"a {vp.width}x{vp.height} canvas needs {fmt_bytes(need)} of partial grids, "
@@ -132,18 +154,17 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
         raise RenderError(f"unknown backend {backend!r}; use 'auto', 'cpu' or 'gpu'.")
     cols = [x, y] + [c for r in named.values() for c in r.columns()]
     with prof.stage("open"):
-        # a local render reads files with the backend's own reader (cuDF on the GPU) where it has one
+        # a local render reads files into the backend's own memory where it can (cuDF on the GPU)
         local_file = scheduler is None and isinstance(source, (str, os.PathLike))
-        reader = getattr(B.select(backend), "read_file", None) if local_file else None
-        table = open_table(source, list(dict.fromkeys(cols)), reader, scheduler=scheduler,
-                           skip_bad_rows=skip_bad_rows)
+        table = open_table(source, list(dict.fromkeys(cols)), B.select(backend) if local_file else None,
+                           scheduler=scheduler, skip_bad_rows=skip_bad_rows)
         if wrap_table is not None:
             table = wrap_table(table)
         be = table.backend(backend)
-        budget = M.budget(memory_limit, be)
+        budget = M.budget(memory_limit, table.memory(be)[0])
     if table.is_empty():
         raise RenderError(f"the {table.kind} has no rows.")
-    notes = list(getattr(table, "notes", []))
+    notes = list(table.notes)
     n_cols = len(dict.fromkeys(cols))
     table.chunk_rows_for(budget, n_cols)   # sizes the first passes below
     cat_cols = list(dict.fromkeys(r.cat_column for r in named.values() if r.cat_column))
@@ -154,8 +175,10 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
                 raise RenderError(f"category column {c!r} has no non-null values.")
         x_range, y_range = _ranges(canvas, be, table, x, y, notes)
     with prof.stage("plan"):
-        return _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
-                     notes, budget, memory_limit, float32, cat_cols, progress, prof)
+        job = _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
+                    notes, budget, memory_limit, float32, cat_cols, progress, prof)
+    job.requested = backend
+    return job
 
 
 def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range, notes, budget,
@@ -163,18 +186,18 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
     logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     if float32 is None:
-        float32 = bool(getattr(be, "narrow_float64", False))
+        float32 = be.narrow_float64
     f32 = _float32_columns(vp, table, x, y, notes) if (float32 and table.streaming) else ()
     if f32:   # computed ranges must hold the float32-rounded extremes too
         x_range, y_range = (_widen32(r) if (c in f32 and given is None) else r
                             for c, r, given in ((x, x_range, canvas.x_range), (y, y_range, canvas.y_range)))
         vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     plan = make_plan(vp, x, y, named, categories)
-    grids = _check_memory(plan, be, budget, memory_limit is not None)
+    grids = _check_memory(plan, table, be, budget, memory_limit is not None)
 
     numeric = list(dict.fromkeys([x, y, *plan.value_columns()]))
     chunk_rows = table.chunk_rows_for(max(budget - grids, budget // 4), len(numeric) + len(cat_cols))
-    if getattr(table, "max_row_group", 0) and chunk_rows and table.max_row_group > 4 * chunk_rows:
+    if table.max_row_group and chunk_rows and table.max_row_group > 4 * chunk_rows:
         notes.append(f"row groups of up to {table.max_row_group:,} rows are large for the memory "
                      "budget; `gpu-render convert` writes smaller ones")
     if prof.enabled:
@@ -186,25 +209,25 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
 
 def _host_chunks(job):
     """The table's chunks, float64 coordinates narrowed to float32 where the job says so, and
-    handed to the backend's optional ``upload`` (an asynchronous copy to the device) here, in
+    handed to the backend's ``stage`` (for the GPU, an asynchronous copy to the device) here, in
     the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
-    upload = getattr(job.backend, "upload", None) if job.table.streaming else None
-    merge_rows = getattr(job.backend, "merge_rows", None)
-    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows, merge_rows):
+    stage = job.backend.stage if job.table.streaming else None
+    for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows,
+                                       job.backend.merge_rows):
         for c in job.float32:
             if cols[c].dtype == np.float64:
                 cols[c] = narrow(cols[c], job.table.pool)
-        yield row0, (upload(cols) if upload is not None else cols)
+        yield job.row0 + row0, (stage(cols) if stage is not None else cols)
 
 
 def accumulate(job: Job, partial=None, chunks=None):
-    """Aggregate ``chunks`` ((row0, {name: host array}) pairs; default: the job's table, read
-    ahead in a thread for streaming tables) into a partial. A remote table (Dask) aggregates
-    itself where its rows live."""
+    """The one aggregation loop: ``chunks`` ((row0, {name: array}) pairs; default: the job's
+    table, read ahead in a thread for streaming tables) aggregated into ``partial`` (default: a
+    new one). A remote table (Dask) runs this loop where its rows live (``aggregate_piece``)."""
     be, plan, prof = job.backend, job.plan, job.profile
     if job.table.remote and partial is None and chunks is None:
         with prof.stage("aggregate"):
-            partial = job.table.accumulate(job)
+            partial, job.backend_name = job.table.run_remote(job, aggregate_piece)
         job.rows = len(job.table)
         return partial
     with prof.stage("aggregate"):
@@ -217,9 +240,9 @@ def accumulate(job: Job, partial=None, chunks=None):
                 chunks = reader = prefetch(chunks, depth=1)
                 be.warm_up()   # overlaps the reader's start (opening, first decode)
         bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
-    sync = getattr(be, "synchronize", None) if prof.enabled else None
-    share = getattr(be, "share_cores", None) if reader is not None else None
-    parallel = bool(getattr(job.table, "parallel_reader", False))
+    sync = be.synchronize if prof.enabled else None
+    share = be.share_cores if reader is not None else None
+    parallel = job.table.parallel_reader
     waited = worked = 0.0
     it = iter(chunks)
     try:
@@ -232,7 +255,7 @@ def accumulate(job: Job, partial=None, chunks=None):
             row0, chunk = item
             t1 = time.perf_counter()
             with prof.stage("transfer"):
-                cols = {k: be.to_device(v) for k, v in chunk.items()}
+                cols = {k: be.kernel_input(v) for k, v in chunk.items()}
             with prof.stage("aggregate"):
                 be.aggregate(plan, partial, cols, row0)
                 if sync is not None:
@@ -261,15 +284,17 @@ def accumulate(job: Job, partial=None, chunks=None):
 def run(job: Job, arrays=False):
     """Aggregate the job's whole table: the xarray result, or with ``arrays=True`` the bare
     ``Grid``s of ``finalize_arrays`` (no xarray import)."""
+    if job.profile.enabled:
+        job.backend.reset_peak()
     partial = accumulate(job)
-    bad = getattr(job.table, "bad_rows", 0)
+    bad = job.table.bad_rows
     if bad:
         job.notes.append(f"skipped {bad:,} malformed row(s)")
     if job.rows == 0:
         raise RenderError(f"the {job.table.kind} has no rows.")
     prof = job.profile
     with prof.stage("finalize"):
-        grids = finalize_arrays(job.plan, partial, job.backend)
+        grids = finalize_arrays(job.plan, partial, job.backend, name=job.backend_name)
         result = grids if arrays else to_xarray(grids, job.is_summary)
     if job.notes:
         for target in (grids.values() if arrays else [result]):
@@ -277,8 +302,7 @@ def run(job: Job, arrays=False):
     if prof.enabled:
         prof.rows, prof.job = job.rows, job
         prof.notes = list(job.notes)
-        peak = getattr(job.backend, "peak_bytes", None)
-        prof.peak_device = peak() if peak is not None else None
+        prof.peak_device = job.backend.peak_bytes()
     return result
 
 
@@ -296,13 +320,14 @@ class Grid:
         return self.coords[self.dims[2]] if len(self.dims) == 3 else None
 
 
-def finalize_arrays(plan, partial, be) -> dict:
+def finalize_arrays(plan, partial, be, name=None, float_counts=False) -> dict:
     """Collapse partial planes into one ``Grid`` per output name (datashader's shapes, dims,
-    coords and attrs)."""
-    flat = be.finalize(plan, partial)
+    coords and attrs); ``name``: who aggregated (default ``be.name``); ``float_counts``: see
+    ``Backend.finalize``."""
+    flat = be.finalize(plan, partial, float_counts)
     vp = plan.viewport
     coords = {plan.y: vp.y_coords, plan.x: vp.x_coords}
-    attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": be.name}
+    attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": name or be.name}
     grids = {}
     for name, red, gi in plan.outputs:
         g = plan.groups[gi]
@@ -330,6 +355,6 @@ def to_xarray(grids: dict, is_summary=False):
     return arrays[None]
 
 
-def finalize(plan, partial, be, is_summary=False):
+def finalize(plan, partial, be, is_summary=False, float_counts=False):
     """Collapse partial planes and build datashader-shaped xarray outputs."""
-    return to_xarray(finalize_arrays(plan, partial, be), is_summary)
+    return to_xarray(finalize_arrays(plan, partial, be, float_counts=float_counts), is_summary)

@@ -10,32 +10,18 @@ When profiling is off the pipeline uses ``NO_PROFILE``, whose stages cost one fu
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 
 from .memory import fmt_bytes
-
-STAGES = ("open", "scan", "plan", "read", "transfer", "aggregate", "finalize", "shade", "encode")
-
-
-class _NoProfile:
-    enabled = False
-
-    def stage(self, name):
-        return contextlib.nullcontext()
+from .stages import NO_PROFILE, STAGES, StageClock  # noqa: F401 - NO_PROFILE: re-exported
 
 
-NO_PROFILE = _NoProfile()
-
-
-class Profile:
+class Profile(StageClock):
     """Filled in by ``render(..., profile=Profile())``, ``render --profile`` or ``profile(...)``."""
 
-    enabled = True
-
     def __init__(self):
-        self.stages = {s: 0.0 for s in STAGES}
+        super().__init__()
         self.wall = 0.0
         self.rows = 0
         self.read_busy = 0.0
@@ -57,14 +43,6 @@ class Profile:
         self._stop = None
 
     # ---- measuring -------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def stage(self, name):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t0
-
     def start(self, backend="auto"):
         """Start the clock (after ``warm_up``, which is timed apart as ``warmup``)."""
         import psutil
@@ -112,8 +90,8 @@ class Profile:
                 "aggregation": st["aggregate"], "first pass": st["scan"],
                 "shading": st["shade"], "encoding": st["encode"]}
         src = self.source
-        fmt = getattr(src, "fmt", None)
-        alone = self._costs_alone() if getattr(src, "parallel_reader", False) else None
+        fmt = src.fmt if src is not None else None
+        alone = self._costs_alone() if src is not None and src.parallel_reader else None
         if alone is not None:
             # a reader decoding on a pool of threads shares the cores with the kernels, so the
             # stages cannot tell which is the limit: split the streaming time by the costs of
@@ -164,28 +142,23 @@ class Profile:
         if job is None or not self.rows:
             return None
         try:
-            merge_rows = getattr(job.backend, "merge_rows", None)
+            from .pipeline import accumulate, job_for
             chunks, n = [], 0
             t0 = time.perf_counter()
-            for _, cols in src.chunks(job.numeric, job.categorical, job.chunk_rows, merge_rows):
-                chunks.append(cols)
+            for row0, cols in src.chunks(job.numeric, job.categorical, job.chunk_rows,
+                                         job.backend.merge_rows):
+                chunks.append((row0, cols))
                 n += len(next(iter(cols.values())))
                 if n >= sample_rows or time.perf_counter() - t0 > max_s:
                     break
             t_read = time.perf_counter() - t0
-            be, plan = job.backend, job.plan
-            sync = getattr(be, "synchronize", None)
+            sample = job_for(job.plan, src, job.backend)
             # one untimed call first: the first touches of fresh grids and waking the kernels'
             # threads cost more than a whole chunk
-            be.aggregate(plan, be.new_partial(plan), {k: be.to_device(v) for k, v in chunks[0].items()}, 0)
-            partial = be.new_partial(plan)
+            accumulate(sample, chunks=chunks[:1])
             t1 = time.perf_counter()
-            row0 = 0
-            for cols in chunks:
-                be.aggregate(plan, partial, {k: be.to_device(v) for k, v in cols.items()}, row0)
-                row0 += len(next(iter(cols.values())))
-            if sync is not None:
-                sync()
+            accumulate(sample, chunks=chunks)
+            job.backend.synchronize()
             t_agg = time.perf_counter() - t1
         except Exception:   # noqa: BLE001 - the advice is best effort; the render succeeded
             return None
@@ -281,8 +254,7 @@ def _upload_stats(backend):
             backend = select(backend)
         except Exception:   # noqa: BLE001 - the render itself reports an unusable backend
             return None
-    stats = getattr(backend, "transfer_stats", None)
-    return stats() if stats is not None else None
+    return backend.transfer_stats() if backend is not None else None
 
 
 def warm_up(backend="auto") -> float:

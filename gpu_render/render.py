@@ -5,7 +5,7 @@ import builtins
 
 from .canvas import Canvas
 from .errors import RenderError
-from .profiling import NO_PROFILE
+from .stages import NO_PROFILE, StageClock
 from .reductions import count
 
 
@@ -98,7 +98,7 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     """
     from .transfer_functions import Image
 
-    if profile is not None and not hasattr(profile, "stage"):
+    if profile is not None and not isinstance(profile, StageClock):
         raise RenderError(f"profile= takes a gpu_render.Profile, not {profile!r}; "
                           "gpu_render.profile(...) renders and returns one.")
     if profile is not None and not profile.started:   # time this call alone

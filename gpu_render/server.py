@@ -259,13 +259,7 @@ class TileService:
         from .axes import Viewport
         red, _ = idx.outputs[agg]
         plan = make_plan(Viewport(w, h, cvs.x_range, cvs.y_range), "x", "y", {None: red}, {})
-        be = idx.backend
-        cols = {"x": idx.xs, "y": idx.ys, **idx.values}
-        partial = be.new_partial(plan)
-        with idx._agg_lock:
-            be.aggregate(plan, partial, {k: be.to_device(v) for k, v in cols.items()
-                                         if k in plan.columns()}, 0)
-        out = finalize(plan, partial, be)
+        out = finalize(plan, idx.aggregate(plan), idx.backend)
         return _png_bytes(tf.shade(out, cmap=cmap, how=how))
 
 

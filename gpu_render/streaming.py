@@ -90,12 +90,9 @@ class StreamingAggregate:
             if list(labels) != list(self.plan.categories[c]):
                 raise RenderError(f"category column {c!r} has categories {labels} in this batch but "
                                   f"{self.plan.categories[c]} before; give every batch the same categories.")
-        numeric = list(dict.fromkeys([self.x, self.y, *self.plan.value_columns()]))
+        from .pipeline import accumulate, job_for
         be = self.backend
-        partial = be.new_partial(self.plan)
-        for row0, chunk in table.chunks(numeric, cat_cols):
-            be.aggregate(self.plan, partial, {k: be.to_device(v) for k, v in chunk.items()},
-                         self.rows + row0)
+        partial = accumulate(job_for(self.plan, table, be, row0=self.rows))
         xp = be.xp
         batch_state = [P.collapse(g.kind, planes, xp) for g, planes in zip(self.plan.groups, partial)]
         self.rows += len(table)
@@ -131,32 +128,14 @@ class StreamingAggregate:
 
     def agg(self):
         """The current aggregate as datashader-shaped xarray (as ``Canvas.points`` returns)."""
-        import xarray as xr
+        from .pipeline import finalize_arrays, to_xarray
 
-        state = self.merged()
-        plan, xp = self.plan, self.backend.xp
-        merged = [{k: v[:plan.group_size(g)] for k, v in s.items()}
-                  for g, s in zip(plan.groups, state)]
-        vp = plan.viewport
-        attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": self.backend.name,
-                 "rows": self.rows, "batches": self.batches}
-        arrays = {}
-        for name, red, gi in plan.outputs:
-            g = plan.groups[gi]
-            data = red.finalize(merged[gi], xp)
-            dtype = np.float64 if (self.decay is not None and red.dtype.kind == "u") else red.dtype
-            data = data.astype(dtype, copy=False)
-            dims, shape = [plan.y, plan.x], (vp.height, vp.width)
-            coords = {plan.y: vp.y_coords, plan.x: vp.x_coords}
-            if g.cat is not None:
-                dims.append(g.cat)
-                shape += (g.ncat,)
-                coords[g.cat] = plan.categories[g.cat]
-            arrays[name] = xr.DataArray(data.reshape(shape), coords=coords, dims=dims,
-                                        attrs=dict(attrs), name=name)
-        if self.is_summary:
-            return xr.Dataset(arrays, attrs=attrs)
-        return arrays[None]
+        partial = [{k: v[None] for k, v in s.items()} for s in self.merged()]   # one part
+        grids = finalize_arrays(self.plan, partial, self.backend,
+                                float_counts=self.decay is not None)
+        for g in grids.values():
+            g.attrs.update(rows=self.rows, batches=self.batches)
+        return to_xarray(grids, self.is_summary)
 
     def shade(self, cmap="fire", how="eq_hist", **kwargs):
         """The current aggregate shaded with ``tf.shade`` (a single reduction)."""

@@ -198,15 +198,18 @@ class TileIndex:
             M.scatter_tile(level.keys, lo, hi, *_args(g.kind, level.planes), *_args(g.kind, planes))
             return plan, [{k: v[None] for k, v in planes.items()}]
         lo, hi = self._rows(z, x, y)
-        be = self.backend
+        return plan, self.aggregate(plan, lo, hi)
+
+    def aggregate(self, plan, lo=0, hi=None):
+        """The partial of ``plan`` over the sorted rows ``lo:hi`` (default: all), through the
+        pipeline's loop."""
+        from .frames import DictTable
+        from .pipeline import accumulate, job_for
         cols = {"x": self.xs[lo:hi], "y": self.ys[lo:hi]}
-        if g.column is not None:
-            cols[g.column] = self.values[g.column][lo:hi]
-        partial = be.new_partial(plan)
-        if hi > lo:
-            with self._agg_lock:   # parallel kernels are not re-entrant under every threading layer
-                be.aggregate(plan, partial, {k: be.to_device(v) for k, v in cols.items()}, 0)
-        return plan, partial
+        for c in plan.value_columns():
+            cols[c] = self.values[c][lo:hi]
+        with self._agg_lock:   # parallel kernels are not re-entrant under every threading layer
+            return accumulate(job_for(plan, DictTable(cols), self.backend))
 
     def tile_agg(self, z, x, y, name=None):
         """The aggregate of tile (z, x, y) for reduction ``name`` (default: the first), as a

@@ -23,6 +23,7 @@ import tempfile
 
 import numpy as np
 
+from . import memory as M
 from .axes import Viewport
 from .errors import RenderError
 from .files import publish
@@ -145,12 +146,15 @@ def _blocks(x0, x1, y0, y1, max_tiles):
 
 
 def _partition(job, z, rng, blocks):
-    """Group the rows by the block of tiles they fall in (one stable sort for the level), so that
-    each block aggregates only its own rows: a level costs one pass over the data however many
-    blocks it needs. Returns ``rows_of(block index) -> {column: array}``."""
+    """Group the rows of an in-memory table (one chunk) by the block of tiles they fall in (one
+    stable sort for the level), so that each block aggregates only its own rows: a level costs
+    one sort however many blocks it needs. Returns ``rows_of(block index) -> {column: array}``.
+    A streaming table is never partitioned: each block is a pass over all of its chunks."""
+    assert not job.table.streaming, "a streaming table has several chunks"
     x0, x1, y0, y1 = rng
     size = 2 * WORLD / (1 << z)
-    cols = dict(next(iter(job.table.chunks(job.numeric, job.categorical)))[1])
+    (_, cols), = job.table.chunks(job.numeric, job.categorical)
+    cols = dict(cols)
     xs, ys = cols[job.plan.x], cols[job.plan.y]
     with np.errstate(invalid="ignore"):
         tx = np.clip(np.nan_to_num((xs + WORLD) // size, nan=x0), x0, x1).astype(np.int64)
@@ -182,13 +186,14 @@ def _default_budget():
 
 
 def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False, cmap="fire",
-          how="eq_hist", backend="auto", memory_budget=None, progress=True):
+          how="eq_hist", backend="auto", memory_limit=None, progress=True, memory_budget=None):
     """Write a Web Mercator XYZ pyramid of 256 px PNG tiles to ``out_dir/{z}/{x}/{y}.png``.
 
     ``x``/``y`` are Web Mercator metres, or longitude/latitude degrees with ``geo=True``.
     ``agg`` is a single reduction (default ``count()``). Each level is aggregated in passes over
-    blocks of tiles that fit ``memory_budget`` bytes (default: the smaller of 1 GiB and a quarter
-    of the available memory); all tiles of a level share one colour scaling. Empty tiles are not
+    blocks of tiles that fit ``memory_limit`` (bytes or a size such as '256MB'; default: the
+    smaller of 1 GiB and a quarter of the available memory; ``memory_budget`` is its deprecated
+    old name); a file is streamed in chunks within it too. All tiles of a level share one colour scaling. Empty tiles are not
     written. Also writes ``out_dir/metadata.json`` (levels, tiles, colour-bar values per level).
     Returns a list of ``LevelReport``.
     """
@@ -214,12 +219,14 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     parent = os.path.dirname(os.path.abspath(out_dir))
     if not os.path.isdir(parent):
         raise RenderError(f"the folder {parent} for the tiles does not exist.")
-    budget = _default_budget() if memory_budget is None else int(memory_budget)
+    memory_limit = M.deprecated_alias(memory_limit, memory_budget, "memory_budget", "memory_limit")
+    budget = _default_budget() if memory_limit is None else M.parse_size(memory_limit, minimum=1)
 
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     world = (-WORLD, WORLD)
     job = pipeline.prepare(Canvas(TILE, TILE, world, world), source, x, y, agg, backend=backend,
-                           wrap_table=wrap)
+                           wrap_table=wrap, memory_limit=None if memory_limit is None
+                           else max(budget, M.MIN_BUDGET))
     be = job.backend
     found, _ = job.table.ranges({x: False, y: False}, be)   # statistics or one pass for files
     bounds = [found[x], found[y]]
@@ -244,7 +251,9 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             scale = LevelScale(how)
             passes = 0
             blocks = list(_blocks(*rng, max_tiles))
-            parts = _partition(job, z, rng, blocks) if len(blocks) > 1 else None
+            # in memory, a level's rows are sorted by block once; a file is read once per block
+            split = len(blocks) > 1 and not job.table.streaming
+            parts = _partition(job, z, rng, blocks) if split else None
             for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
                 xa, _, _, ya1 = tile_bounds(z, bx0, by0)
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)

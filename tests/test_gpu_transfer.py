@@ -242,7 +242,7 @@ def test_profile_records_the_uploads(gpu, data):
     pipeline.run(job)
     prof.stop()
     assert prof.upload["chunks"] == prof.chunks >= 5
-    assert prof.upload["bytes"] == len(data[0]) * (8 + 4)   # float64 x, float32 y
+    assert prof.upload["bytes"] == len(data[0]) * (4 + 4)   # float64 x narrowed (the default), float32 y
     assert "pinned buffers" in prof.report()
 
 
@@ -323,8 +323,6 @@ def fake_cudf(gpu, monkeypatch):
     """The GPU backend reading Parquet through CudfParquetTable with the fake chunked reader."""
     fake = FakeChunkedReader()
     monkeypatch.setattr(S, "cudf_available", lambda: True)
-    monkeypatch.setattr(G.GPUBackend, "read_file",
-                        lambda self, path, fmt, columns: S.read_file(path, fmt, columns))
 
     def frames(*args):
         return (_FakeFrames(f) for f in fake(*args))

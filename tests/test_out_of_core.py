@@ -468,9 +468,9 @@ def test_file_larger_than_budget_stays_within_it(tmp_path, fmt):
     np.testing.assert_array_equal(np.load(tmp_path / "agg.npy"), ref.values)
 
 
-def test_backend_upload_runs_in_the_reader_thread(files, frame):
-    """A backend's optional ``upload`` (the GPU's asynchronous copy) is called per chunk from the
-    reader thread, overlapping the aggregation of the previous chunk in the main thread."""
+def test_backend_stage_runs_in_the_reader_thread(files, frame):
+    """A backend's ``stage`` (the GPU's asynchronous copy) is called per chunk from the reader
+    thread, overlapping the aggregation of the previous chunk in the main thread."""
     import threading
 
     from gpu_render import pipeline
@@ -486,7 +486,7 @@ def test_backend_upload_runs_in_the_reader_thread(files, frame):
         def __getattr__(self, name):
             return getattr(self.be, name)
 
-        def upload(self, cols):
+        def stage(self, cols):
             seen.append(threading.current_thread().name)
             return {k: np.array(v) for k, v in cols.items()}
 

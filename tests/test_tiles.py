@@ -116,11 +116,11 @@ def test_empty_tiles_skipped_and_metadata(tmp_path):
     assert not any(n.endswith(".tmp") for _, _, files in os.walk(out) for n in files)
 
 
-def test_small_memory_budget_uses_several_passes_and_gives_the_same_tiles(tmp_path, geo_points):
+def test_small_memory_limit_uses_several_passes_and_gives_the_same_tiles(tmp_path, geo_points):
     a, b = tmp_path / "a", tmp_path / "b"
     tiles(geo_points, "lon", "lat", out_dir=a, min_zoom=3, max_zoom=3, geo=True, progress=False)
     rep = tiles(geo_points, "lon", "lat", out_dir=b, min_zoom=3, max_zoom=3, geo=True, progress=False,
-                memory_budget=3 * 2**20)
+                memory_limit=3 * 2**20)
     assert rep[0].passes > 1
     for root, _, files in os.walk(a / "3"):
         for f in files:

@@ -1,8 +1,10 @@
 """gpu-render tiles: a file to a Web Mercator XYZ pyramid of PNG tiles."""
 from __future__ import annotations
 
+import sys
 import time
 
+from ..errors import RenderError
 from . import _common as C
 
 HELP = "write a Web Mercator XYZ pyramid of 256 px PNG tiles (DIR/{z}/{x}/{y}.png)"
@@ -23,8 +25,11 @@ def add_arguments(p):
     p.add_argument("--max-zoom", type=zoom, default=8)
     C.add_shade_arguments(p)
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--memory-limit", type=C.memory_size, default=None, metavar="SIZE",
+                   help="memory for one block of a level and the file's chunks, e.g. 256MB "
+                        "(default: min(1 GiB, 1/4 of free memory))")
     p.add_argument("--memory-mb", type=C.positive_int, default=None,
-                   help="memory budget for one block of a level (default: min(1 GiB, 1/4 of free memory))")
+                   help="deprecated: --memory-limit in MiB")
     p.add_argument("-o", "--out-dir", required=True, help="folder for the tiles (created)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -34,11 +39,18 @@ def run(args) -> int:
     from ..tiles import tiles
 
     agg = reductions.parse(args.agg)
+    limit = args.memory_limit
+    if args.memory_mb is not None:
+        if limit is not None:
+            raise RenderError("give --memory-limit only: --memory-mb is its deprecated old name.")
+        print("note: --memory-mb is deprecated; use --memory-limit (e.g. --memory-limit "
+              f"{args.memory_mb}MiB).", file=sys.stderr)
+        limit = args.memory_mb * 2**20
     t0 = time.perf_counter()
     reports = tiles(args.file, args.x, args.y, agg, out_dir=args.out_dir, min_zoom=args.min_zoom,
                     max_zoom=args.max_zoom, geo=args.geo, cmap=args.cmap, how=args.how,
                     backend=args.backend, progress=not args.quiet,
-                    memory_budget=args.memory_mb * 2**20 if args.memory_mb else None)
+                    memory_limit=limit)
     if not args.quiet:
         n = sum(r.tiles_written for r in reports)
         dt = time.perf_counter() - t0

@@ -4,7 +4,7 @@ One partial grid (``parts`` = 1): every block of the grid writes the same planes
 the kernels keeping contention down (see ``kernels``). Host data is copied to the device in
 chunks sized from free device memory; a CUDA out-of-memory error retries with half the rows.
 Chunks of streamed files are instead copied ahead, in the reader thread, through pinned staging
-buffers on a copy stream (``upload``, see ``transfer``), so a copy overlaps the previous kernels.
+buffers on a copy stream (``stage``, see ``transfer``), so a copy overlaps the previous kernels.
 Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the same kernels run with numpy in
 place of CuPy, but only when ``backend='gpu'`` is asked for explicitly.
 """
@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from gpu_render import planes as P
-from gpu_render.backend import BackendBase
+from gpu_render.backend import Backend
 from gpu_render.errors import RenderError
 from gpu_render.xp import to_host
 
@@ -51,11 +51,12 @@ def _on_device(array) -> bool:
     return hasattr(array, "__cuda_array_interface__")
 
 
-class GPUBackend(BackendBase):
+class GPUBackend(Backend):
     """Aggregates with Numba CUDA kernels into CuPy planes (numpy ones under the simulator)."""
 
     name = "gpu"
     parts = 1
+    narrow_float64 = True    # float32 coordinates halve the copies and the device memory
 
     def __init__(self, xp, simulated=False):
         from numba import cuda
@@ -73,9 +74,10 @@ class GPUBackend(BackendBase):
         self._no_vals = xp.zeros(1, np.float64)
         self._no_cats = xp.zeros(1, np.int32)
         self.stager = T.Stager(T.SimulatorDriver(cuda) if simulated else T.CupyDriver(xp))
+        self._peak = 0
 
-    # -- the Backend protocol ------------------------------------------------------------
-    def to_device(self, array):
+    # -- the Backend contract ------------------------------------------------------------
+    def kernel_input(self, array):
         """Device arrays are used in place; host arrays stay on the host and are copied to the
         device chunk by chunk in ``aggregate`` (so data larger than device memory never is whole)."""
         if isinstance(array, T.Staged):   # uploaded: ``aggregate`` waits for its copy
@@ -89,7 +91,7 @@ class GPUBackend(BackendBase):
     def new_partial(self, plan):
         return [P.new_planes(g.kind, 1, plan.slots(g), self.xp) for g in plan.groups]
 
-    def upload(self, cols):
+    def stage(self, cols):
         """Start the asynchronous copy of a host chunk to the device (called by the pipeline in
         its reader thread, so the copy overlaps the kernels of the previous chunk). Out of
         device memory, the chunk stays on the host and ``aggregate`` copies it piecewise."""
@@ -109,14 +111,37 @@ class GPUBackend(BackendBase):
         """Wait for every queued copy and kernel (profiles time the work, not its queueing)."""
         self._cuda.synchronize()
 
+    def reset_peak(self):
+        self._peak = 0
+
+    def peak_bytes(self):
+        """Peak device memory of this backend's renders since ``reset_peak``: the largest of the
+        memory pool's bytes in use (CuPy's pool; RMM's statistics when enabled) and the bytes of
+        planes, chunk pieces and temporaries the backend itself had allocated at once (the only
+        measure under the simulator)."""
+        return self._peak
+
+    def _note_peak(self, tracked):
+        used = tracked
+        if not self.simulated:
+            used = max(used, int(self.xp.get_default_memory_pool().used_bytes()))
+            try:
+                import rmm.statistics
+                stats = rmm.statistics.get_statistics()
+                if stats is not None:
+                    used = max(used, int(stats.peak_bytes))
+            except (ImportError, AttributeError):
+                pass
+        self._peak = max(self._peak, used)
+
     def transfer_stats(self):
         """Chunks and bytes copied through the pinned ring, and the reader thread's seconds spent
         writing pinned memory / waiting for a free buffer (cumulative, for profiles)."""
         return dict(self.stager.stats)
 
-    def finalize(self, plan, partial):
+    def finalize(self, plan, partial, float_counts=False):
         self.stager.finish()
-        return super().finalize(plan, partial)
+        return super().finalize(plan, partial, float_counts)
 
     def free_bytes(self):
         return int(self.budget_bytes) if self.budget_bytes is not None else M.free_device_bytes(self.xp)
@@ -162,13 +187,6 @@ class GPUBackend(BackendBase):
         from . import reduce
         return reduce.finite_bounds(self.xp.asarray(array))
 
-    def read_file(self, path, fmt, columns):
-        """Parquet/CSV straight into GPU memory with cuDF, when it is installed (None otherwise)."""
-        if self.simulated:
-            return None
-        from . import sources
-        return sources.read_file(path, fmt, columns)
-
     def describe(self):
         import numba
         info = {"usable": True, "simulated": self.simulated, "numba": numba.__version__,
@@ -209,6 +227,9 @@ class GPUBackend(BackendBase):
         from . import kernels as K
         xp = self.xp
         dev, params, temps = self._alloc_piece(plan, columns)
+        self._note_peak(sum(v.nbytes for pl in partial for v in pl.values())
+                        + sum(v.nbytes for v in dev.values())
+                        + sum(v.nbytes for t in temps if t for v in t.values()))
         vp = plan.viewport
         xs, ys = dev[plan.x], dev[plan.y]
         n = xs.shape[0]

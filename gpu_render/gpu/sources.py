@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import RenderError
 from ..filetable import FileTable, read_errors
-from ..sources import Table
+from ..table import Table
 from ..xp import get_xp
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -109,7 +109,7 @@ def cudf_available() -> bool:
 def read_file(path: str, fmt: str, columns: list):
     """A Parquet file (or dataset) as a table read in device-budget-sized chunks by cuDF's
     chunked reader, or None (cuDF missing, or CSV / Arrow IPC, which cuDF would read whole):
-    such files stream through pyarrow on the host and the GPU backend's pinned ``upload``."""
+    such files stream through pyarrow on the host and the GPU backend's pinned ``stage``."""
     if fmt != "Parquet" or not cudf_available():
         return None
     return CudfParquetTable(path, columns)

@@ -1,0 +1,160 @@
+"""``Table``: the one interface through which the pipeline sees any source, and its column rules.
+
+A table yields chunks of needed columns as host numpy arrays (or device arrays for device
+sources): float32/float64 columns zero-copy, other numbers as float64, category columns as
+integer codes (labels from ``categories``). Tables of each kind live apart: in-memory frames
+(``frames``), files (``filetable``), device data (``gpu.sources``), Dask collections
+(``distributed``); ``sources.open_table`` picks one for a source.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import RenderError
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_numeric(name: str, arr) -> np.ndarray:
+    """A column as float32/float64 numpy (zero-copy when it already is one)."""
+    arr = np.asarray(arr)
+    if arr.dtype in _FLOATS:
+        return arr
+    if arr.dtype.kind in "iub":
+        return arr.astype(np.float64)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float64)
+    held = {"O": "text or mixed values", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
+    raise RenderError(f"column {name!r} is not numeric (it holds {held.get(arr.dtype.kind, arr.dtype)}); "
+                      "x, y and value columns must be numbers.")
+
+
+def categorize(name: str, arr):
+    """(codes, labels) of a category column: a pandas Categorical keeps its categories; any other
+    column's labels are its sorted distinct non-null values."""
+    if hasattr(arr, "codes") and hasattr(arr, "categories"):
+        return np.asarray(arr.codes), list(arr.categories)
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f":
+        keep = ~np.isnan(arr)
+        labels = np.unique(arr[keep])
+        codes = np.full(arr.shape, -1, np.int32)
+        codes[keep] = np.searchsorted(labels, arr[keep])
+        return codes, list(labels)
+    if arr.dtype.kind == "O":
+        mask = np.array([v is None or v != v for v in arr], dtype=bool)
+        labels = sorted(set(arr[~mask].tolist()))
+        lookup = {v: i for i, v in enumerate(labels)}
+        codes = np.array([-1 if m else lookup[v] for v, m in zip(arr, mask)], dtype=np.int32)
+        return codes, labels
+    labels, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int32).ravel(), labels.tolist()
+
+
+class Table:
+    """Column access to one source; subclasses implement ``_column``.
+
+    The pipeline asks a table for its backend, emptiness, category labels and finite ranges
+    through the methods below; in-process tables answer from their columns, while tables whose
+    rows live elsewhere (``distributed.DaskTable``) answer on their workers and set ``remote``:
+    the pipeline then hands them its own chunk loop to run on each worker (``run_remote``).
+    """
+
+    kind = "table"
+    names: list
+    remote = False      # True for tables aggregated where their rows live (Dask workers)
+    streaming = False   # True for tables read chunk by chunk (files)
+    parallel_reader = False   # reading decodes on a pool of threads (kernels may leave it cores)
+    max_row_group = 0   # rows of a file's largest row group (0: not a row-group format)
+    bad_rows = 0        # malformed rows skipped (CSV with skip_bad_rows)
+    pool = None         # the Arrow memory pool chunks are allocated from (None: the default)
+    notes = ()          # what the table decided for the user, for the result's notes
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        """Rows per chunk that fit ``budget_bytes``; None: the table is one in-memory chunk."""
+        return None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def on(self, scheduler):
+        """This table, computed by ``scheduler``; only Dask collections and paths take one."""
+        if scheduler is not None:
+            raise RenderError(f"scheduler= applies to dask DataFrames and file paths, not to a {self.kind}; "
+                              "convert it with dask.dataframe.from_pandas or drop scheduler=.")
+        return self
+
+    def backend(self, name: str):
+        """The backend that aggregates this table's rows (``backend.select``); for a remote
+        table, the one that finalizes the partial its workers' backends merged."""
+        from .backend import select
+        return select(name)
+
+    def memory(self, backend):
+        """(bytes free for partial grids, partial grids held at once) where this table is
+        aggregated: the backend's (a remote table: one worker task's)."""
+        return backend.free_bytes(), backend.parts
+
+    def run_remote(self, job, aggregate_piece):
+        """(partial, who aggregated) of ``job`` for a remote table: ``aggregate_piece(plan,
+        backend, columns, row0)`` (the pipeline's chunk loop) run where each piece of rows
+        lives, on the backend found there, the partials merged."""
+        raise NotImplementedError(f"a {self.kind} is aggregated in this process")
+
+    def is_empty(self) -> bool:
+        return self.num_rows == 0
+
+    def require(self, columns):
+        for c in columns:
+            if c not in self.names:
+                shown = ", ".join(map(repr, list(self.names)[:12]))
+                raise RenderError(f"column {c!r} not found in the {self.kind}; its columns are {shown}.")
+
+    @property
+    def num_rows(self):
+        """Rows when known without a pass over the data, else None."""
+        return len(self)
+
+    @property
+    def estimated_rows(self):
+        return self.num_rows
+
+    def dtype(self, name):
+        """The numpy dtype ``numeric(name)`` gives."""
+        return self.numeric(name).dtype
+
+    def numeric(self, name: str) -> np.ndarray:
+        return as_numeric(name, self._column(name))
+
+    def labels(self, name: str) -> list:
+        """The category labels of ``name`` (codes index into them)."""
+        return self.categorical(name)[1]
+
+    def ranges(self, axes: dict, backend=None):
+        """({column: (lo, hi)} of finite values, how they were found) for ``axes`` ({column: log?}),
+        log axes counting positive values only."""
+        out = {}
+        for col, log in axes.items():
+            arr = self.numeric(col)
+            if log:
+                arr = np.where(arr > 0, arr, np.nan)
+            out[col] = backend.bounds(arr) if backend is not None else _finite_bounds(arr)
+        return out, "the data"
+
+    def categorical(self, name: str):
+        """(codes, labels) of a category column."""
+        return categorize(name, self._column(name))
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
+        """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables.
+        A file's small batches (row groups) are joined into chunks of about ``merge_rows``
+        (default ``chunk_rows``) rows."""
+        cols = {c: self.numeric(c) for c in numeric}
+        for c in categorical:
+            cols[c] = self.categorical(c)[0]
+        yield 0, cols
+
+
+def _finite_bounds(arr):
+    arr = arr[np.isfinite(arr)]
+    return (float(arr.min()), float(arr.max())) if arr.size else (np.inf, -np.inf)
