@@ -33,7 +33,7 @@ import numpy as np
 from . import png
 from .errors import RenderError
 from .levelscale import HOWS
-from .tiles import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
+from .tilemath import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
 
 CMAPS = ("fire", "bmy", "bgy", "kbc", "kgy", "blues", "gray", "rainbow", "coolwarm", "bkr")
 MAX_SIDE = 4096

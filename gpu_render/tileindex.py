@@ -33,7 +33,7 @@ from .axes import Viewport
 from .errors import RenderError
 from .levelscale import LevelScale
 from .plan import AggPlan, make_plan
-from .tiles import TILE, WORLD, check_tile, tile_bounds
+from .tilemath import TILE, WORLD, check_tile, tile_bounds
 
 KEY_ZOOM = M.KEY_LEVEL - 8    # deepest zoom whose tiles are contiguous key ranges (18)
 _INDEXED_KINDS = (P.COUNT, P.COUNT_VALID, P.SUM, P.VAR, P.MIN, P.MAX)

@@ -62,6 +62,6 @@ def _scheduler(args):
     """The Dask scheduler for --scheduler/--workers (a local cluster lives for the call only)."""
     import contextlib
     if args.workers is not None:
-        from ..distributed import local_client
+        from ..dask_scheduler import local_client
         return local_client(args.workers)
     return contextlib.nullcontext(args.scheduler)
