@@ -168,8 +168,10 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
 
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     world = (-WORLD, WORLD)
+    # float32=False: narrowing is judged at one canvas's pixel size, and a pyramid's deep zooms
+    # have pixels far smaller than float32's rounding of metres
     job = pipeline.prepare(Canvas(TILE, TILE, world, world), source, x, y, agg, backend=backend,
-                           wrap_table=wrap, memory_limit=None if memory_limit is None
+                           wrap_table=wrap, float32=False, memory_limit=None if memory_limit is None
                            else max(budget, M.MIN_BUDGET))
     be = job.backend
     found, _ = job.table.ranges({x: False, y: False}, be)   # statistics or one pass for files

@@ -68,3 +68,23 @@ def test_multi_block_levels_of_a_file_equal_one_block_and_datashader(tmp_path, a
         assert np.array_equal(got, expected), rel
         covered += int(expected.sum())
     assert covered > 0
+
+
+def test_deep_zoom_tiles_of_a_float64_file_keep_full_precision(tmp_path, backend):
+    """float64 coordinates are never narrowed for a pyramid: at zoom 20 a pixel is 0.15 m, while
+    float32 rounds metres near 1e7 to 1 m (the GPU narrows a single canvas's file by default)."""
+    import datashader as ds
+    import pandas as pd
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({"x": 1.0e7 + rng.uniform(0, 30, 300), "y": 1.0e6 + rng.uniform(0, 30, 300)})
+    path = tmp_path / "deep.parquet"
+    df.to_parquet(path)
+    out = tmp_path / "deep"
+    tiles(str(path), "x", "y", out_dir=out, min_zoom=20, max_zoom=20, backend=backend, progress=False)
+    written = _written(out)
+    assert written
+    for rel in written:
+        z, tx, ty = (int(p) for p in rel[:-4].split(os.sep))
+        x0, y0, x1, y1 = tile_bounds(z, tx, ty)
+        agg = ds.Canvas(TILE, TILE, x_range=(x0, x1), y_range=(y0, y1)).points(df, "x", "y", ds.count())
+        assert np.array_equal(_read(out / rel)[..., 3] > 0, np.asarray(agg.data)[::-1] > 0), rel
