@@ -11,10 +11,12 @@ $(BIN)/python:
 
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
+	$(BIN)/gpu-render warm   # compile the CPU kernels into numba's cache once, at install
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/gpu-render warm
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base   ## install, then render the built-in 10M-point dataset to PNGs in out/

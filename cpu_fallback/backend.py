@@ -9,10 +9,35 @@ from gpu_render import planes as P
 from gpu_render.backend import Backend
 from gpu_render.xp import to_host
 
-_EMPTY_CODES = np.zeros(0, dtype=np.int8)
-_EMPTY_VALUES = np.zeros(0, dtype=np.float64)
 _UNUSED_16 = np.zeros((1, 1), np.uint16)
 _UNUSED = {name: np.zeros((1, 1), dt) for name, dt in P.PLANE_DTYPES.items()}  # planes a kind lacks
+
+
+def _readonly(a):
+    """A read-only view: numba types read-only and writable arrays apart, so every input column
+    goes in read-only (pandas' and Arrow's are; fresh numpy arrays are not) and one compiled
+    variant serves both."""
+    v = np.ascontiguousarray(a).view()
+    v.flags.writeable = False
+    return v
+
+
+def kernel_columns(xs, ys, vals, cats):
+    """The input columns as ``kernels.aggregate`` takes them, normalised so that one compiled
+    variant per coordinate dtype serves every kind: x and y share one dtype (float64 when they
+    differ), a missing value column is an empty one of that dtype, category codes are int8 (as
+    pandas' for up to 127 categories) or int32 (anything else, copied), a missing one empty int8."""
+    if xs.dtype != ys.dtype:
+        xs, ys = xs.astype(np.float64), ys.astype(np.float64)
+    vals = xs[:0] if vals is None else vals
+    if cats is None:
+        cats = _NO_CODES
+    elif cats.dtype not in (np.int8, np.int32):
+        cats = cats.astype(np.int32)
+    return tuple(_readonly(a) for a in (xs, ys, vals, cats))
+
+
+_NO_CODES = np.zeros(0, np.int8)
 
 
 def _available_memory() -> int:
@@ -44,10 +69,10 @@ class CPUBackend(Backend):
         from . import kernels as K
 
         vp = plan.viewport
-        xs, ys = columns[plan.x], columns[plan.y]
         for g, planes in zip(plan.groups, partial):
-            cats = columns[g.cat] if g.cat is not None else _EMPTY_CODES
-            vals = columns[g.column] if g.kind != P.COUNT else _EMPTY_VALUES
+            xs, ys, vals, cats = kernel_columns(
+                columns[plan.x], columns[plan.y], columns[g.column] if g.kind != P.COUNT else None,
+                columns[g.cat] if g.cat is not None else None)
             size = plan.slots(g)
             idx = np.empty((self.parts, K.BLOCK), np.int32 if size < 2**31 else np.int64)
             # 16-bit counters pay for their final pass over the grid only with enough rows
@@ -55,8 +80,9 @@ class CPUBackend(Backend):
             many = len(xs) >= 4 * size * self.parts
             counts16 = (np.zeros((self.parts, size), np.uint16)
                         if many and g.kind in (P.COUNT, P.COUNT_VALID) else _UNUSED_16)
-            K.aggregate(g.kind, self.parts, xs, ys, vals, cats, g.ncat, vp.params, vp.width,
-                        vp.height, vp.x_log, vp.y_log, row0, idx, counts16,
+            K.aggregate(g.kind, self.parts, xs, ys, vals, cats, int(g.ncat), vp.params,
+                        int(vp.width), int(vp.height), bool(vp.x_log), bool(vp.y_log), int(row0),
+                        idx, counts16,
                         *(planes.get(name, _UNUSED[name]) for name in P.PLANE_ORDER))
 
     def warm_up(self):
@@ -82,8 +108,8 @@ class CPUBackend(Backend):
         self._numba.set_num_threads(n)
 
     def bounds(self, array):
-        from . import kernels as K
-        return K.finite_bounds(np.ascontiguousarray(to_host(array)), self.parts)
+        from gpu_render.hostkernels.bounds import finite_bounds
+        return finite_bounds(np.ascontiguousarray(to_host(array)), self.parts)
 
     def free_bytes(self):
         return _available_memory()

@@ -18,11 +18,11 @@ import math
 import numba as nb
 import numpy as np
 
+from gpu_render.planes import COUNT, COUNT_VALID, LAST, MAX, MIN, SUM, VAR
+
 _JIT = dict(nogil=True, cache=True)
 BLOCK = 16384
 
-# Kernel kinds, as in gpu_render.planes.
-COUNT, COUNT_VALID, SUM, VAR, MIN, MAX, FIRST, LAST = range(8)
 
 
 @nb.njit(inline="always")
@@ -144,22 +144,3 @@ def aggregate(kind, parts, xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, row0, 
             s = c16[t]
             for k in range(c.shape[0]):
                 c[k] += s[k]
-
-
-@nb.njit(parallel=True, **_JIT)
-def finite_bounds(a, parts):
-    """(min, max) of the finite values of ``a``; (inf, -inf) when there are none."""
-    n = a.shape[0]
-    lo = np.full(parts, np.inf)
-    hi = np.full(parts, -np.inf)
-    for t in nb.prange(parts):
-        mn = np.inf
-        mx = -np.inf
-        for i in range(t * n // parts, (t + 1) * n // parts):
-            v = a[i]
-            if math.isfinite(v):
-                mn = min(mn, v)
-                mx = max(mx, v)
-        lo[t] = mn
-        hi[t] = mx
-    return lo.min(), hi.max()

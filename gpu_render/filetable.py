@@ -546,7 +546,7 @@ class FileTable(Table):
             return stats, "Parquet column statistics"
         import numba
 
-        from cpu_fallback.kernels import finite_bounds
+        from .hostkernels.bounds import finite_bounds
         parts = numba.get_num_threads()
         lo = {c: math.inf for c in axes}
         hi = {c: -math.inf for c in axes}

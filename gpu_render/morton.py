@@ -10,10 +10,11 @@ import math
 import numba as nb
 import numpy as np
 
+from .planes import COUNT, COUNT_VALID, MAX, MIN, SUM, VAR
+
 KEY_LEVEL = 26
 INVALID = np.uint64(0xFFFFFFFFFFFFFFFF)   # key of rows outside the Web Mercator square or NaN
 
-COUNT, COUNT_VALID, SUM, VAR, MIN, MAX = range(6)   # as gpu_render.planes
 _JIT = dict(nogil=True, cache=True)
 
 

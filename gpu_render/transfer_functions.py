@@ -255,7 +255,7 @@ def _spread_xp(xp, data, stencil, how, is_image):
 
 def _spread_numba(data, stencil, how, is_image):
     """Spread a numpy image or aggregate with the compiled CPU kernels."""
-    from cpu_fallback import spread_kernels as K
+    from .hostkernels import spread as K
     mask = np.ascontiguousarray(stencil, dtype=np.bool_)
     if is_image:
         out = np.empty(data.shape, dtype=np.uint32)
@@ -335,7 +335,7 @@ def _densities(xp, occupied, max_px):
     if xp is not np:
         yield from (_density_xp(xp, occupied, 2 * px) for px in range(1, max_px + 1))
         return
-    from cpu_fallback import spread_kernels as K
+    from .hostkernels import spread as K
     occupied = np.ascontiguousarray(occupied)
     done = 0
     for radius in sorted({2, 2 * max_px}):  # px=1 alone first: dense images stop there

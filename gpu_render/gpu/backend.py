@@ -181,9 +181,10 @@ class GPUBackend(Backend):
     def bounds(self, array):
         """(min, max) of the finite values, computed where the array lives."""
         if not _on_device(array) or self.simulated:
-            from cpu_fallback import kernels as K
             import numba
-            return K.finite_bounds(np.ascontiguousarray(to_host(array)), numba.get_num_threads())
+
+            from ..hostkernels.bounds import finite_bounds
+            return finite_bounds(np.ascontiguousarray(to_host(array)), numba.get_num_threads())
         from . import reduce
         return reduce.finite_bounds(self.xp.asarray(array))
 
