@@ -6,6 +6,7 @@ install) compiles those variants into numba's cache. These tests fail when a cha
 a source type or a writable array compile a variant of its own. Correctness of the results stays
 with the datashader oracle tests.
 """
+import numba
 import numpy as np
 import pandas as pd
 
@@ -24,10 +25,11 @@ REDUCTIONS = (ds.count(), ds.any(), ds.count("v"), ds.sum("v"), ds.mean("v"), ds
 def _variants(dtype):
     """Compiled ``aggregate`` variants whose x, y and value columns are ``dtype`` and whose
     category codes are int8 (the ones ``precompile`` makes)."""
+    want = numba.from_dtype(np.dtype(dtype))
+
     def ours(sig):
         xs, ys, vals, cats = sig[2:6]
-        return ({a.dtype for a in (xs, ys, vals)} == {np.dtype(dtype)}
-                and cats.dtype == np.dtype(np.int8))
+        return {a.dtype for a in (xs, ys, vals)} == {want} and cats.dtype == numba.int8
     return [s for s in K.aggregate.signatures if ours(s)]
 
 
@@ -56,7 +58,6 @@ def test_precompile_compiles_one_variant_per_dtype_that_every_kind_uses():
 
 
 def test_kernel_columns_normalise_to_one_signature():
-    import numba
     x4 = np.arange(5, dtype=np.float32)
     x8 = np.arange(5, dtype=np.float64)
     v4 = np.full(5, 2.0, np.float32)
