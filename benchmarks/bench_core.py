@@ -118,7 +118,7 @@ def bench_in_memory(rows, repeat):
                    "read_floor_GB_per_s": read / t_floor[0] / 1e9, "gpu_render_over_floor": t_gr[0] / t_floor[0]}
             print(f"{n:>11,} {name:<9} datashader {t_ds[0] * 1e3:8.1f} ms  gpu-render {t_gr[0] * 1e3:8.1f} ms"
                   f"  x{row['speedup']:.2f}  read floor {t_floor[0] * 1e3:7.1f} ms "
-                  f"({row['read_floor_GB_per_s']:.1f} GB/s, gpu-render {row['gpu_render_over_floor']:.2f}x it)"
+                  f"({row['read_floor_GB_per_s']:.2f} GB/s, gpu-render {row['gpu_render_over_floor']:.2f}x it)"
                   f"  equal={same}", flush=True)
             out.append(row)
         df = None  # free before the next size
@@ -192,7 +192,7 @@ def main():
              "| gpu-render / floor | equal |", "|---|---|---|---|---|---|---|---|---|"]
     for r in result["in_memory"]:
         lines.append(f"| {r['rows']:,} | {r['reduction']} | {r['datashader_s'] * 1e3:.1f} | {r['gpu_render_s'] * 1e3:.1f} "
-                     f"| {r['speedup']:.2f}x | {r['read_floor_s'] * 1e3:.1f} | {r['read_floor_GB_per_s']:.1f} "
+                     f"| {r['speedup']:.2f}x | {r['read_floor_s'] * 1e3:.1f} | {r['read_floor_GB_per_s']:.2f} "
                      f"| {r['gpu_render_over_floor']:.2f}x | {r['results_equal']} |")
     if "cli_parquet_1m" in result:
         c = result["cli_parquet_1m"]
