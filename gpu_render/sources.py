@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import RenderError
 from .frames import memory_table
-from .table import Table, as_numeric, categorize  # noqa: F401 - the names tables were imported by
+from .table import Table, _finite_bounds, as_numeric, categorize  # noqa: F401 - the names tables were imported by
 
 def _device_file(path: str, columns: list, backend):
     """The file read straight into the memory ``backend``'s kernels read (cuDF, for the GPU), as
