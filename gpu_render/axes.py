@@ -38,6 +38,22 @@ def validate_range(name, rng, axis_type):
     return tuple(rng)
 
 
+def check_resolvable(name, rng, n, log=False):
+    """Refuse a range whose ``n`` pixels float64 cannot compute: a width that overflows
+    (-1.7e308..1.7e308), a scale that overflows (subnormal widths), or pixels narrower than the
+    rounding of the offset (1e308..1e308 + a few ulps) would put every point in one pixel."""
+    start, end = (math.log10(v) if log else float(v) for v in rng)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        width = end - start
+        s = n / width if width > 0 else math.inf
+        t = -start * s
+    if not (math.isfinite(width) and math.isfinite(s) and s > 0 and math.isfinite(t)) or \
+            abs(t) * np.finfo(np.float64).eps >= 0.5:
+        raise RenderError(f"{name} ({rng[0]:g}, {rng[1]:g}) cannot be cut into {n} pixels in float64 "
+                          "arithmetic (its width overflows, or its pixels are narrower than the rounding "
+                          "of its values); use a narrower range, or rescale the data.")
+
+
 @dataclass(frozen=True)
 class Viewport:
     """Canvas size, data ranges and axis types; derives the scale/translate of each axis."""
@@ -48,6 +64,11 @@ class Viewport:
     y_range: tuple
     x_log: bool = False
     y_log: bool = False
+
+    def __post_init__(self):
+        for name, rng, n, log in (("x_range", self.x_range, self.width, self.x_log),
+                                  ("y_range", self.y_range, self.height, self.y_log)):
+            check_resolvable(name, rng, n, log)
 
     @staticmethod
     def _st(rng, n, log):

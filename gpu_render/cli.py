@@ -1,7 +1,9 @@
 """The ``gpu-render`` command. Each subcommand is a module in ``gpu_render.commands`` with
 ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; they are discovered, not listed.
 
-User mistakes print one sentence and exit 2, without a traceback.
+User mistakes print one sentence and exit 2, without a traceback (also argparse's mistakes, and
+what the machine refuses: out of memory, permissions, a full disk). SIGINT exits 130; SIGTERM
+and SIGHUP remove temporary files first (``files.atomic_path``).
 """
 from __future__ import annotations
 
@@ -19,10 +21,17 @@ def _commands():
             if not m.name.startswith("_")}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose mistakes print one line (not the usage block) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gpu-render", description="Render massive point datasets to images, on the GPU when there is one.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, modname in sorted(_commands().items()):
         mod = importlib.import_module(f"gpu_render.commands.{modname}")
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
@@ -41,6 +50,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"gpu-render {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"gpu-render {args.command}: error: out of memory; use a smaller canvas, a lower "
+              "--memory-limit or fewer zoom levels.", file=sys.stderr)
+        return 2
+    except OSError as exc:      # the machine refused (permissions, disk full, a file vanished)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gpu-render {args.command}: error: {exc.strerror or exc}{where}.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

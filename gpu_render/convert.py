@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 
 from . import memory as M
 from . import progress as progress_bar
 from .errors import RenderError
 from .filetable import open_file
-from .files import publish
+from .files import atomic_path
 
 OUT_FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".arrow": "Arrow IPC",
                ".feather": "Arrow IPC", ".ipc": "Arrow IPC"}
@@ -66,53 +65,39 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
     if narrowed:
         schema = pa.schema([pa.field(f.name, pa.float32()) if f.name in narrowed else f for f in schema])
 
-    folder = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(out) + ".", suffix=".tmp")
-    os.close(fd)
     rows = 0
     bar = progress_bar.bar(table.estimated_rows, progress, desc="converting")
     try:
-        if fmt == "Parquet":
-            writer = _parquet_writer(tmp, schema, group_rows)
-        else:
-            writer = pa.ipc.new_file(tmp, schema)
-        with writer:
-            pending, pending_rows = [], 0
-            for batch in table.batches(columns, min(chunk_rows, group_rows)):
-                if narrowed:
-                    batch = pa.RecordBatch.from_arrays(
-                        [batch.column(c).cast(schema.field(c).type) for c in columns], schema=schema)
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                if pending_rows >= group_rows or fmt != "Parquet":
-                    whole = pending_rows if fmt != "Parquet" else pending_rows // group_rows * group_rows
-                    data = pa.Table.from_batches(pending, schema)
-                    _write(writer, data.slice(0, whole))
-                    rows += whole
-                    bar.update(whole)
-                    pending = data.slice(whole).to_batches()
-                    pending_rows -= whole
-            if pending:
-                _write(writer, pa.Table.from_batches(pending, schema))
-                rows += pending_rows
-        publish(tmp, out)
+        with atomic_path(out) as tmp:
+            if fmt == "Parquet":
+                writer = _parquet_writer(tmp, schema, group_rows)
+            else:
+                writer = pa.ipc.new_file(tmp, schema)
+            with writer:
+                pending, pending_rows = [], 0
+                for batch in table.batches(columns, min(chunk_rows, group_rows)):
+                    if narrowed:
+                        batch = pa.RecordBatch.from_arrays(
+                            [batch.column(c).cast(schema.field(c).type) for c in columns], schema=schema)
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                    if pending_rows >= group_rows or fmt != "Parquet":
+                        whole = pending_rows if fmt != "Parquet" else pending_rows // group_rows * group_rows
+                        data = pa.Table.from_batches(pending, schema)
+                        _write(writer, data.slice(0, whole))
+                        rows += whole
+                        bar.update(whole)
+                        pending = data.slice(whole).to_batches()
+                        pending_rows -= whole
+                if pending:
+                    _write(writer, pa.Table.from_batches(pending, schema))
+                    rows += pending_rows
     except OSError as exc:
-        _remove(tmp)
         if exc.errno == errno.ENOSPC:
             raise RenderError(f"the disk is full while writing {out}; nothing was written.") from None
         raise RenderError(f"could not write {out}: {exc.strerror or exc}; nothing was written.") from None
-    except BaseException:
-        _remove(tmp)
-        raise
     finally:
         bar.close()
     return {"rows": rows, "format": fmt, "columns": columns, "float32": narrowed,
             "bad_rows": table.bad_rows, "row_group_rows": group_rows if fmt == "Parquet" else None,
             "bytes": os.path.getsize(out)}
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -1,8 +1,15 @@
-"""File formats: detection by extension and column-pruned reading with pyarrow."""
+"""File formats (detection by extension, schemas) and atomic writes: every file gpu-render
+writes goes through ``atomic_path`` (temporary file, then ``publish``), whose temporary files are
+removed on an exception, SIGINT, SIGTERM or SIGHUP."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import shutil
+import signal
+import tempfile
+import threading
 
 from .errors import RenderError
 
@@ -67,3 +74,91 @@ def publish(tmp: str, path: str) -> None:
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
 
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+_LIVE = set()                 # temporary files and folders to remove if a signal ends the process
+_LIVE_LOCK = threading.Lock()
+_CLEANUP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _on_signal(signum, frame):
+    """Remove every live temporary file, then die of the signal as if it had no handler."""
+    with _LIVE_LOCK:
+        paths = list(_LIVE)
+    for p in paths:
+        shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else _remove_quietly(p)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _install_handlers():
+    """SIGTERM/SIGHUP clean up before the process dies (SIGINT raises KeyboardInterrupt, which
+    the writers' ``except BaseException`` handles). Only from the main thread, and only where
+    the program has not installed its own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in _CLEANUP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_signal)
+
+
+def track(path):
+    """Register a temporary file or folder for removal if SIGTERM/SIGHUP ends the process."""
+    _install_handlers()
+    with _LIVE_LOCK:
+        _LIVE.add(path)
+
+
+def untrack(path):
+    with _LIVE_LOCK:
+        _LIVE.discard(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it is published over ``path``, on
+    any exception (or SIGINT, SIGTERM, SIGHUP) it is removed: ``path`` is whole or absent."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
+    track(tmp)
+    try:
+        yield tmp
+        publish(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    finally:
+        untrack(tmp)
+
+
+def temp_folder(prefix):
+    """A private temporary folder, removed if SIGTERM/SIGHUP ends the process (the caller
+    removes it otherwise, then calls ``untrack``)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    track(path)
+    return path
+
+
+def make_folder(path, what="output folder", create=True):
+    """Create ``path`` (and parents) unless it is a folder already; a file there is an error
+    (checked only, with ``create=False``)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RenderError(f"the {what} {path} is a file, not a folder; give a folder path.")
+    if not create:
+        return path
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"cannot create the {what} {path}: {exc.strerror or exc}.") from None
+    return path
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

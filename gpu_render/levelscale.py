@@ -4,7 +4,8 @@
 level instead. ``LevelScale`` gathers the level's value range (pass 1) and, for ``eq_hist``, its
 histogram (pass 2) from the level's tile aggregates one at a time, then shades any tile with
 ``tf.shade(tile, how=..., span=level range)``. The result equals shading the whole level's
-aggregate at once (checked in tests), but never needs it in memory.
+aggregate at once (checked in tests), but never needs it in memory. The scale is set by the
+level's finite values; +-inf pixels get its end colours.
 """
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ HOWS = ("eq_hist", "log", "cbrt", "linear")
 
 
 def _valid(data):
-    """(values of the non-empty pixels, as the dtype shade works in) of a 2D aggregate."""
+    """(values of the non-empty pixels, as the dtype shade works in) of a 2D aggregate; only
+    finite ones: +-inf pixels do not set the level's scale, and take its end colours (shade
+    clips them to the span)."""
     data = to_host(data)
     if data.dtype.kind == "b":
         return data[data].astype(np.int8)
     if data.dtype.kind == "u":
         return data[data != 0]
     if data.dtype.kind == "f":
-        return data[~np.isnan(data)]
+        return data[np.isfinite(data)]
     return data.ravel()
 
 

@@ -12,6 +12,12 @@ _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 RAM_FRACTION = 0.25      # of available host RAM, by default
 DEVICE_FRACTION = 0.5    # of free device memory, by default
 MIN_BUDGET = 16 * 2**20  # below this, per-chunk overheads dominate
+# Beyond the partial grids of every part, a render holds about two more grids of one part while
+# merging and finalizing, and then SHADE_BYTES_PER_PIXEL for shading and PNG encoding (eq_hist's
+# float arrays, RGBA pixels, PIL's copy, zlib). Measured as peak RSS per pixel of `gpu-render
+# render` on 2 threads (tests/test_bad_input_cli.py): count 33-38 B, mean 53, by (5 categories)
+# 56-64, std 100, which this model bounds with 40, 72, 104 and 104.
+SHADE_BYTES_PER_PIXEL = 24
 
 
 def parse_size(value, minimum=MIN_BUDGET) -> int:

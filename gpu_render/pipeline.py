@@ -115,24 +115,31 @@ def _widen32(r):
     return min(lo, float(np.float32(lo))), max(hi, float(np.float32(hi)))
 
 
-def _check_memory(plan, table, backend, budget, given):
+def _check_memory(plan, table, backend, budget, given, shade=False):
+    """Refuse a canvas that does not fit. Against free memory: the partials of every part, two
+    more grids of one part for merging and finalizing, and with ``shade`` what shading and PNG
+    encoding take (``memory.SHADE_BYTES_PER_PIXEL``). Against ``memory_limit`` (a budget for
+    chunks and grids while streaming): the grids. Returns the partials' bytes."""
     have, parts = table.memory(backend)
-    need = required_bytes(plan, parts)
+    partials = required_bytes(plan, parts)
     vp = plan.viewport
+    grids = partials + 2 * required_bytes(plan, 1)
+    need = grids + (vp.width * vp.height * M.SHADE_BYTES_PER_PIXEL if shade else 0)
     where = "a Dask worker" if table.remote else f"the {backend.name.upper()}"
     if need > 0.8 * have:
         raise RenderError(f"a {vp.width}x{vp.height} canvas would need {need / 2**30:.1f} GiB of "
-                          f"partial grids on {where}, more than the "
-                          f"{have / 2**30:.1f} GiB available; use a smaller canvas.")
-    if given and need > 0.75 * budget:
-        raise RenderError(f"a {vp.width}x{vp.height} canvas needs {fmt_bytes(need)} of partial grids, "
+                          f"{'grids, shading and PNG' if shade else 'grids'} on {where}, more than "
+                          f"the {have / 2**30:.1f} GiB available; use a smaller canvas.")
+    if given and grids > 0.75 * budget:
+        raise RenderError(f"a {vp.width}x{vp.height} canvas needs {fmt_bytes(grids)} of grids, "
                           f"too much for memory_limit={fmt_bytes(budget)}; raise the limit or use a "
                           "smaller canvas.")
-    return need
+    return partials
 
 
 def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, scheduler=None,
-            memory_limit=None, float32=None, skip_bad_rows=False, progress=None, profile=None) -> Job:
+            memory_limit=None, float32=None, skip_bad_rows=False, progress=None, profile=None,
+            shade=False) -> Job:
     """Validate everything and build the plan; reads data only to compute missing ranges and
     category labels (file sources: Parquet statistics, or one streaming pass).
 
@@ -145,7 +152,7 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
     halves; the CPU kernels compute in float64 from host memory, so there it only costs a pass).
     ``skip_bad_rows``: skip (and count) malformed CSV rows instead of failing.
     ``progress``: show a progress bar (None: when stderr is a terminal). ``profile``: a
-    ``profiling.Profile`` to fill in."""
+    ``profiling.Profile`` to fill in. ``shade``: the memory check counts shading and PNG too."""
     if not isinstance(x, str) or not isinstance(y, str):
         raise RenderError(f"x and y must be column names, got x={x!r}, y={y!r}.")
     prof = profile or NO_PROFILE
@@ -176,13 +183,13 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
         x_range, y_range = _ranges(canvas, be, table, x, y, notes)
     with prof.stage("plan"):
         job = _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
-                    notes, budget, memory_limit, float32, cat_cols, progress, prof)
+                    notes, budget, memory_limit, float32, cat_cols, progress, prof, shade)
     job.requested = backend
     return job
 
 
 def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range, notes, budget,
-          memory_limit, float32, cat_cols, progress, prof):
+          memory_limit, float32, cat_cols, progress, prof, shade=False):
     logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     if float32 is None:
@@ -193,7 +200,7 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
                             for c, r, given in ((x, x_range, canvas.x_range), (y, y_range, canvas.y_range)))
         vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     plan = make_plan(vp, x, y, named, categories)
-    grids = _check_memory(plan, table, be, budget, memory_limit is not None)
+    grids = _check_memory(plan, table, be, budget, memory_limit is not None, shade)
 
     numeric = list(dict.fromkeys([x, y, *plan.value_columns()]))
     chunk_rows = table.chunk_rows_for(max(budget - grids, budget // 4), len(numeric) + len(cat_cols))
@@ -290,6 +297,10 @@ def run(job: Job, arrays=False):
     bad = job.table.bad_rows
     if bad:
         job.notes.append(f"skipped {bad:,} malformed row(s)")
+    if job.table.dropped_rows:
+        from .utils import MAX_LATITUDE
+        job.notes.append(f"dropped {job.table.dropped_rows:,} row(s) whose latitude is outside Web "
+                         f"Mercator's band (-{MAX_LATITUDE:.4f} to {MAX_LATITUDE:.4f} degrees)")
     if job.rows == 0:
         raise RenderError(f"the {job.table.kind} has no rows.")
     prof = job.profile

@@ -1,12 +1,11 @@
 """PNG encoding of packed RGBA pixels (uint32, R in the lowest byte): north-up PIL images and
 atomic file writes. No xarray, so the command line can use it without importing xarray."""
 import os
-import tempfile
 
 import numpy as np
 
 from .errors import RenderError
-from .files import publish
+from .files import atomic_path
 from .xp import to_host
 
 LEVEL = 2   # zlib level: 800x600 density images encode ~4x faster than at PIL's 6, ~14% larger
@@ -39,22 +38,9 @@ def write(pixels, path, compress_level=LEVEL):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise RenderError(f"Cannot write {path!r}: the directory {folder!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as fh:
+        with atomic_path(path) as tmp, open(tmp, 'wb') as fh:
             encode(pixels, fh, compress_level)
-        publish(tmp, path)
     except OSError as exc:
-        _remove_quietly(tmp)
         raise RenderError(f"Cannot write {path!r}: {exc.strerror or exc}.") from exc
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
     return path
-
-
-def _remove_quietly(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -28,11 +28,12 @@ def geo_ranges(x_range, y_range):
 
 def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
               geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None,
-              arrays=False, **file_options):
+              arrays=False, check=None, **file_options):
     """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result).
-    ``file_options``: ``memory_limit``, ``float32``, ``skip_bad_rows``, ``progress``, ``profile``
-    (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``. ``arrays=True`` returns
-    ``pipeline.Grid``s by output name instead of xarray objects."""
+    ``file_options``: ``memory_limit``, ``float32``, ``skip_bad_rows``, ``progress``, ``profile``,
+    ``shade`` (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``. ``arrays=True``
+    returns ``pipeline.Grid``s by output name instead of xarray objects. ``check(job)`` runs
+    before the pass over the data (to refuse what would fail after it)."""
     from . import pipeline
     from .sources import MercatorTable
 
@@ -42,6 +43,8 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
                            wrap_table=wrap, scheduler=scheduler, **file_options)
+    if check is not None:
+        check(job)
     result = pipeline.run(job, arrays=arrays)
     with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
         if arrays:
@@ -74,10 +77,18 @@ def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y
 
     if isinstance(agg, summary):
         raise RenderError("render takes one reduction, not a summary; use Canvas.points for several.")
-    grids = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
-                      scheduler=scheduler, arrays=True, profile=profile, **file_options)
-    grid = grids[None]
     kwargs = dict(shade_kwargs or {}, how=how)
+
+    def check(job):   # a colour key too short for the categories fails before the pass
+        for g in job.plan.groups:
+            if g.cat is not None:
+                shading.check_color_key(kwargs.get("color_key", shading.SETS1TO3),
+                                        job.plan.categories[g.cat])
+
+    grids = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
+                      scheduler=scheduler, arrays=True, profile=profile, check=check, shade=True,
+                      **file_options)
+    grid = grids[None]
     if grid.data.ndim == 2:
         kwargs.setdefault("cmap", cmap)
     with (profile or NO_PROFILE).stage("shade"):

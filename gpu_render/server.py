@@ -6,11 +6,19 @@ from a ``TileIndex`` (204 when a tile is empty), shaded with one colour scaling 
 are JSON; ``/render.png`` renders one arbitrary view (at most ``MAX_SIDE`` px per side).
 
 Safety: only exact routes are served (static files come from a fixed list, never from a path),
-every parameter is checked and answered with 4xx, requests are handled by a bounded pool of
-threads (``workers``; beyond ``max_pending`` queued connections the answer is 503), and the
-default host is loopback. With ``follow=True`` and a directory as the source, new or changed
-Parquet files are noticed (polled) and the index is rebuilt in the background; the page polls
-``/api/meta`` and refreshes when its ``version`` changes.
+every parameter is checked and answered with 4xx (too many query fields: 400; other methods than
+GET/HEAD: 405 with ``Allow``), the ``Host`` header must name the server (loopback names, or the
+host it was started for: DNS rebinding gets 403), and the default host is loopback. Each
+connection has its own thread from a bounded pool (``max_connections``; beyond it the answer is
+503), so idle keep-alive connections never delay others; at most ``workers`` requests aggregate
+at once. A request must arrive whole within ``REQUEST_TIMEOUT`` seconds of the connection being
+ready for it (idle keep-alive, a partial header, a TLS handshake or a bare line are cut then),
+and a stalled send gives up after ``SEND_TIMEOUT``.
+
+With ``follow=True`` and a directory as the source, new or changed Parquet files are noticed
+(polled) and the index is rebuilt in the background; files that cannot be read yet are skipped
+and retried, and ``/api/meta``'s ``follow_status`` names them. The page polls ``/api/meta`` and
+refreshes when its ``version`` changes.
 """
 from __future__ import annotations
 
@@ -35,6 +43,11 @@ from .errors import RenderError
 from .levelscale import HOWS
 from .tilemath import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
 
+REQUEST_TIMEOUT = 10.0     # seconds for a whole request header, idle keep-alive included
+SEND_TIMEOUT = 30.0        # seconds any one socket read/write may block
+MAX_QUERY_FIELDS = 20
+MAX_CONNECTIONS = 256
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 CMAPS = ("fire", "bmy", "bgy", "kbc", "kgy", "blues", "gray", "rainbow", "coolwarm", "bkr")
 MAX_SIDE = 4096
 _TILE_RE = re.compile(r"^/tiles/(\d{1,3})/(\d{1,9})/(\d{1,9})\.png$")
@@ -115,6 +128,7 @@ class TileService:
         self.png_cache = _LRU(cache_bytes, size=lambda v: len(v) if v else 64)
         self.agg_cache = _LRU(256, size=lambda v: 1)
         self._files = None
+        self.follow_status = {"skipped": [], "error": None}   # shown by the page (--follow)
         self._rebuild_lock = threading.Lock()
         self.requests = collections.deque(maxlen=10_000)   # recent request paths, for tests/logs
         self.follow = bool(follow)
@@ -138,9 +152,15 @@ class TileService:
             files = self._snapshot()
             if not files:
                 raise RenderError(f"no .parquet files in {self.source} yet.")
-            src = [p for p, _, _ in files]
+            src, skipped = _read_parquet_files([p for p, _, _ in files],
+                                               [self.x, self.y, *_value_columns(self.reductions)])
             self._files = files
-            src = _concat_parquet(src, [self.x, self.y, *_value_columns(self.reductions)])
+            self.follow_status = {"skipped": skipped, "error": None}
+            for name, why in skipped:
+                self.log(f"follow: skipped {name} for now ({why})")
+            if src is None:
+                raise RenderError(f"none of the {len(files)} .parquet file(s) in {self.source} can be "
+                                  f"read yet ({skipped[0][0]}: {skipped[0][1]}).")
         t0 = time.perf_counter()
         index = TileIndex(src, self.x, self.y, self.reductions, geo=self.geo, backend=self.backend,
                           max_points=self.max_points)
@@ -152,13 +172,25 @@ class TileService:
                  f"(version {self.version}, {index.nbytes / 2**20:.0f} MiB)")
 
     def _watch(self):
+        """Poll the folder for ever: a file that cannot be read (half-written, corrupt) is skipped
+        and retried at the next change, and no error ends the watch; the page is told through
+        ``/api/meta``'s ``follow_status``."""
         while not self._stop.wait(self.poll_seconds):
             try:
                 if self._snapshot() != self._files:
                     with self._rebuild_lock:
                         self._build()
-            except (RenderError, OSError) as exc:    # a half-written file: try again next poll
-                self.log(f"follow: {exc}")
+            except Exception as exc:  # noqa: BLE001 - keep watching whatever one rebuild hit
+                self._files = self._snapshot_or_none()
+                message = str(exc) if isinstance(exc, RenderError) else f"{type(exc).__name__}: {exc}"
+                self.follow_status = dict(self.follow_status, error=message)
+                self.log(f"follow: {message}")
+
+    def _snapshot_or_none(self):
+        try:
+            return self._snapshot()
+        except OSError:
+            return None
 
     def stop(self):
         self._stop.set()
@@ -237,7 +269,9 @@ class TileService:
                 "cmaps": list(CMAPS), "hows": list(HOWS), "max_zoom": MAX_ZOOM, "tile_size": TILE,
                 "bounds_m": [x0, y0, x1, y1], "bounds_lnglat": [float(lon[0]), float(lat[0]),
                                                              float(lon[1]), float(lat[1])],
-                "geo": self.geo, "index": idx.describe()}
+                "geo": self.geo, "index": idx.describe(),
+                "follow_status": {"skipped": [f"{n}: {why}" for n, why in self.follow_status["skipped"]],
+                                  "error": self.follow_status["error"]}}
 
     def render_png(self, query, agg, cmap, how):
         """One view of ``width`` x ``height`` px over ``bbox=x0,y0,x1,y1`` (metres)."""
@@ -267,19 +301,69 @@ def _value_columns(reductions):
     return list(dict.fromkeys(c for r in reductions.values() for c in r.columns()))
 
 
-def _concat_parquet(paths, columns):
+def _read_parquet_files(paths, columns):
+    """(one Arrow table of the files that read, or None; [(name, why)] of those that do not:
+    half-written, corrupt, or without the columns), so one bad file never hides the others."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    tables = [pq.read_table(p, columns=columns) for p in paths]
-    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    tables, skipped = [], []
+    for p in paths:
+        try:
+            tables.append(pq.read_table(p, columns=columns))
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            why = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            skipped.append((os.path.basename(p), why))
+    if not tables:
+        return None, skipped
+    if len(tables) == 1:
+        return tables[0], skipped
+    try:
+        return pa.concat_tables(tables, promote_options="default"), skipped
+    except pa.ArrowException as exc:
+        raise RenderError(f"the .parquet files do not share one schema: {exc}") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "gpu-render"
     protocol_version = "HTTP/1.1"
+    timeout = SEND_TIMEOUT                  # socket timeout of every read and write
 
     def log_message(self, fmt, *args):      # the service keeps its own request log
         pass
+
+    def handle_one_request(self):
+        """One request, which must arrive whole within ``REQUEST_TIMEOUT`` (the watchdog closes
+        the connection otherwise: slow or partial headers, idle keep-alive, non-HTTP bytes)."""
+        self.server.watchdog.arm(self.connection, REQUEST_TIMEOUT)
+        try:
+            super().handle_one_request()
+        except OSError:              # cut by the watchdog, or the peer went away
+            self.close_connection = True
+        finally:
+            self.server.watchdog.disarm(self.connection)
+
+    def parse_request(self):
+        ok = super().parse_request()
+        self.server.watchdog.disarm(self.connection)    # the header is in: the answer may take time
+        if ok and self.request_version == "HTTP/0.9":
+            self.send_error(400, "HTTP/0.9 requests are not served")
+            return False
+        return ok
+
+    def send_error(self, code, message=None, explain=None):
+        """Errors found by the standard library (bad request line, unknown method) as one-line
+        JSON; an unsupported method is 405 with ``Allow`` (not 501)."""
+        self.close_connection = True     # the rest of the connection (e.g. a body) is not read
+        if code == 501:
+            code, message = 405, f"method {self.command!r} is not allowed; use GET or HEAD."
+        if self.request_version == "HTTP/0.9" or not hasattr(self, "command") or self.command is None:
+            self.request_version, self.command = "HTTP/1.1", "GET"   # answer with a status line
+        try:
+            self._json({"error": message or "bad request."}, code,
+                       {"Allow": "GET, HEAD", "Connection": "close"} if code == 405 else
+                       {"Connection": "close"})
+        except OSError:
+            pass
 
     def _send(self, status, body, ctype, extra=None):
         self.send_response(status)
@@ -292,9 +376,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, data, status=200):
+    def _json(self, data, status=200, extra=None):
         self._send(status, json.dumps(data).encode(), "application/json",
-                   {"Cache-Control": "no-store"})
+                   {"Cache-Control": "no-store", **(extra or {})})
 
     def do_HEAD(self):
         self.do_GET()
@@ -320,12 +404,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, svc):
         if len(self.path) > 2048:
             raise BadRequest(414, "the request line is too long.")
+        self.server.check_host(self.headers.get("Host"))
         parts = urlsplit(self.path)
-        path, query = parts.path, parse_qs(parts.query, max_num_fields=20)
+        try:
+            query = parse_qs(parts.query, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:
+            raise BadRequest(400, f"too many query parameters (at most {MAX_QUERY_FIELDS}).") from None
+        path = parts.path
         static = self.server.static
         if path in static:
             body, ctype = static[path]
             return self._send(200, body, ctype, {"Cache-Control": "no-cache"})
+        with self.server.busy:      # at most ``workers`` requests compute at once
+            return self._answer(svc, path, query)
+
+    def _answer(self, svc, path, query):
         m = _TILE_RE.match(path)
         if m:
             z, x, y = svc.tile_address(*m.groups())
@@ -375,18 +468,90 @@ def _float_param(query, name):
     return v
 
 
+class _Watchdog:
+    """Closes connections whose deadline passed (one thread for all): ``arm(sock, seconds)``
+    before reading a request, ``disarm(sock)`` once its header is in."""
+
+    def __init__(self):
+        self.deadlines = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True, name="gpu-render-watchdog").start()
+
+    def arm(self, sock, seconds):
+        with self.lock:
+            self.deadlines[sock] = time.monotonic() + seconds
+
+    def disarm(self, sock):
+        with self.lock:
+            self.deadlines.pop(sock, None)
+
+    def _run(self):
+        while not self.stopped.wait(0.25):
+            now = time.monotonic()
+            with self.lock:
+                late = [s for s, t in self.deadlines.items() if t <= now]
+                for s in late:
+                    del self.deadlines[s]
+            for s in late:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)    # wakes the blocked read with EOF / an error
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopped.set()
+
+
+def _host_name(header):
+    """The host of a ``Host`` header, lower case, without port or IPv6 brackets."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def allowed_hosts(host):
+    """Host names a server bound to ``host`` answers to: loopback names, ``host`` itself, and
+    for a wildcard address (0.0.0.0, ::) any IP address (DNS rebinding needs a name)."""
+    names = set(LOOPBACK_NAMES) | {_host_name(host)}
+    return frozenset(names), host in ("", "0.0.0.0", "::")
+
+
 class TileHTTPServer(HTTPServer):
-    """``HTTPServer`` whose requests run on a bounded thread pool (not a thread per request)."""
+    """``HTTPServer`` giving each connection a thread from a bounded pool; a semaphore lets at
+    most ``workers`` requests aggregate and shade at once."""
 
     daemon_threads = True
     request_queue_size = 1024      # listen backlog: bursts of connections wait in the kernel
 
-    def __init__(self, address, service, workers=8, max_pending=2048):
+    def __init__(self, address, service, workers=8, max_connections=MAX_CONNECTIONS, hosts=()):
         self.service = service
         self.static = _static_files()
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gpu-render-http")
-        self.slots = threading.BoundedSemaphore(max_pending)
+        self.pool = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="gpu-render-http")
+        self.slots = threading.BoundedSemaphore(max_connections)
+        self.busy = threading.BoundedSemaphore(workers)
+        names, any_ip = allowed_hosts(address[0])
+        self.hosts, self.any_ip = names | {_host_name(h) for h in hosts}, any_ip
+        self.watchdog = _Watchdog()
         super().__init__(address, _Handler)
+
+    def check_host(self, header):
+        """403 unless the ``Host`` header names this server (no header: an HTTP/1.0 client)."""
+        if header is None:
+            return
+        name = _host_name(header)
+        if name in self.hosts:
+            return
+        if self.any_ip:
+            import ipaddress
+            try:
+                ipaddress.ip_address(name)
+                return
+            except ValueError:
+                pass
+        raise BadRequest(403, f"this server does not answer for host {header[:100]!r}; "
+                              f"use http://{self.server_address[0]}:{self.server_address[1]}/.")
 
     def process_request(self, request, client_address):
         if not self.slots.acquire(blocking=False):
@@ -410,6 +575,7 @@ class TileHTTPServer(HTTPServer):
     def server_close(self):
         super().server_close()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.watchdog.stop()
         self.service.stop()
 
 
@@ -424,8 +590,9 @@ def is_loopback(host: str) -> bool:
 
 def make_server(source, x, y, reductions, *, geo=False, host="127.0.0.1", port=8000,
                 backend="auto", follow=False, workers=8, poll_seconds=2.0, log=print,
-                max_points=1_000_000):
-    """Build the index and a ready (not yet serving) ``TileHTTPServer``; port 0 picks a free one."""
+                max_points=1_000_000, hosts=()):
+    """Build the index and a ready (not yet serving) ``TileHTTPServer``; port 0 picks a free one.
+    ``hosts``: more host names the ``Host`` header may give (beyond loopback names and ``host``)."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise RenderError(f"port must be from 0 to 65535, got {port!r}.")
     if not isinstance(workers, int) or not 1 <= workers <= 256:
@@ -433,7 +600,7 @@ def make_server(source, x, y, reductions, *, geo=False, host="127.0.0.1", port=8
     service = TileService(source, x, y, reductions, geo=geo, backend=backend, follow=follow,
                           poll_seconds=poll_seconds, log=log, max_points=max_points)
     try:
-        return TileHTTPServer((host, port), service, workers=workers)
+        return TileHTTPServer((host, port), service, workers=workers, hosts=hosts)
     except OSError as exc:
         service.stop()
         raise RenderError(f"cannot listen on {host}:{port}: {exc.strerror or exc}.") from None

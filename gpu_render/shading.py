@@ -29,7 +29,10 @@ def _int_offsets(xp, data, vmin):
 
 
 def _eq_hist(xp, data, mask):
-    """Histogram-equalise ``data`` (NaN where ``mask``); return (values, levels)."""
+    """Histogram-equalise ``data`` (NaN where ``mask``); return (values, levels).
+
+    Infinities (datashader raises on them) take their rank: -inf pixels the lowest colour,
+    +inf pixels the highest, the finite values equalised between them."""
     if bool(mask.all()):
         return xp.full(data.shape, xp.nan), 0
     valid = data[~mask]
@@ -39,13 +42,26 @@ def _eq_hist(xp, data, mask):
         vmin, vmax = int(valid.min()), int(valid.max())
         if vmax - vmin < _EQ_HIST_BINS:
             return _eq_hist_exact(xp, data, mask, valid, vmin)
-    hist, edges = xp.histogram(valid, bins=_EQ_HIST_BINS)
-    centres = (edges[:-1] + edges[1:]) / 2
-    keep = hist > 0
-    hist, centres = hist[keep], centres[keep]
-    cdf = xp.cumsum(hist)
-    cdf = cdf / float(cdf[-1])
-    return _nan_where(xp, mask, xp.interp(data, centres, cdf)), int(keep.sum())
+    below = above = 0
+    if valid.dtype.kind == 'f':
+        finite = xp.isfinite(valid)
+        if not bool(finite.all()):
+            below, above = int((valid < 0)[~finite].sum()), int((valid > 0)[~finite].sum())
+            valid = valid[finite]
+    total = float(below + valid.size + above)
+    if valid.size:
+        hist, edges = xp.histogram(valid, bins=_EQ_HIST_BINS)
+        centres = (edges[:-1] + edges[1:]) / 2
+        keep = hist > 0
+        hist, centres = hist[keep], centres[keep]
+        cdf = (below + xp.cumsum(hist)) / total
+        out, levels = xp.interp(data, centres, cdf), int(keep.sum())
+    else:
+        out, levels = xp.full(data.shape, 1.0), 0
+    if below or above:
+        out = xp.where(data == -xp.inf, below / total, xp.where(data == xp.inf, 1.0, out))
+        levels += (below > 0) + (above > 0)
+    return _nan_where(xp, mask, out), levels
 
 
 def _eq_hist_exact(xp, data, mask, valid, vmin):
@@ -195,6 +211,9 @@ def shade_2d(data, cmap, how, alpha, span, min_alpha, rescale):
         return xp.zeros(data.shape, dtype=xp.uint32)
     if span is None:
         offset = data[~mask].min()
+        if how == 'eq_hist' and data.dtype.kind == 'f' and not np.isfinite(float(offset)):
+            finite = data[~mask & xp.isfinite(data)]   # eq_hist ranks: any finite shift will do
+            offset = finite.min() if finite.size else data.dtype.type(0)
     else:
         offset = np.array(span).astype(data.dtype)[0]
         data = _clip_unmasked(xp, data, mask, span[0], span[1])
@@ -231,8 +250,9 @@ def shade_discrete(data, color_key, alpha):
 
 # --------------------------------------------------------------------------- 3D shading
 
-def _category_colors(color_key, cats):
-    """(C, 3) float32 RGB of each category, from a dict or a sequence of colours."""
+def check_color_key(color_key, cats):
+    """``color_key`` as a {category: colour} dict covering ``cats``, or one sentence saying
+    what is missing (and how to get enough colours)."""
     if color_key is None:
         raise RenderError("A categorical aggregate needs a color_key with one colour per category.")
     if not isinstance(color_key, dict):
@@ -240,7 +260,14 @@ def _category_colors(color_key, cats):
     missing = [c for c in cats if c not in color_key]
     if missing:
         raise RenderError(f"color_key has too few colours ({len(color_key)}) for the "
-                          f"{len(cats)} categories; missing a colour for {missing[0]!r}.")
+                          f"{len(cats)} categories; missing a colour for {missing[0]!r} (colorcet's "
+                          "glasbey has 256: color_key=colorcet.glasbey, or --color-key glasbey).")
+    return color_key
+
+
+def _category_colors(color_key, cats):
+    """(C, 3) float32 RGB of each category, from a dict or a sequence of colours."""
+    color_key = check_color_key(color_key, cats)
     return np.array([to_rgb(color_key[c]) for c in cats], dtype=np.float32)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import RenderError
 from .frames import memory_table
-from .table import Table, as_numeric, categorize  # noqa: F401 - the names tables were imported by
+from .table import Table, _finite_bounds, as_numeric, categorize  # noqa: F401 - the names tables were imported by
 
 def _device_file(path: str, columns: list, backend):
     """The file read straight into the memory ``backend``'s kernels read (cuDF, for the GPU), as
@@ -68,19 +68,34 @@ def open_table(source, columns: list, backend=None, scheduler=None, *, skip_bad_
     return table.on(scheduler)
 
 
+def in_band(lat):
+    """Latitudes inside Web Mercator's band (|lat| <= MAX_LATITUDE); others (+-90, beyond,
+    NaN) become NaN, so they are dropped like NaN rows."""
+    from .utils import MAX_LATITUDE
+    lat = np.asarray(lat, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(lat) <= MAX_LATITUDE, lat, np.nan)
+
+
 class LngLatProjection:
     """Projects the x/y columns of a chunk (a dict) from lon/lat degrees to Web Mercator metres;
-    a plain picklable object, so Dask workers apply it to their own partitions."""
+    a plain picklable object, so Dask workers apply it to their own partitions. Rows whose
+    latitude lies outside Web Mercator's band are dropped (their y becomes NaN) and counted in
+    ``dropped``."""
 
     def __init__(self, x: str, y: str):
         self.x, self.y = x, y
+        self.dropped = 0
 
     def __call__(self, cols: dict) -> dict:
         from .utils import lnglat_to_meters
         if self.x in cols:
             cols[self.x] = lnglat_to_meters(cols[self.x], 0.0)[0]
         if self.y in cols:
-            cols[self.y] = lnglat_to_meters(0.0, cols[self.y])[1]
+            lat = np.asarray(cols[self.y])
+            band = in_band(lat)
+            self.dropped += int(np.count_nonzero(np.isnan(band)) - np.count_nonzero(np.isnan(lat)))
+            cols[self.y] = lnglat_to_meters(0.0, band)[1]
         return cols
 
 
@@ -138,10 +153,27 @@ class MercatorTable(Table):
     def labels(self, name):
         return self.base.labels(name)
 
+    @property
+    def dropped_rows(self):
+        """Rows dropped so far for a latitude outside Web Mercator's band."""
+        return self._project.dropped
+
     def ranges(self, axes, backend=None):
-        """The base table's ranges, projected (the projection is monotonic on each axis)."""
-        from .utils import lnglat_to_meters
+        """The base table's ranges, projected (the projection is monotonic on each axis); a
+        latitude range reaching beyond Web Mercator's band is found again among the latitudes
+        inside it (one more pass over that column)."""
+        from .utils import MAX_LATITUDE, lnglat_to_meters
         out, how = self.base.ranges(axes, backend)
+        if self.y in out and not (-MAX_LATITUDE <= out[self.y][0] and out[self.y][1] <= MAX_LATITUDE):
+            lo, hi = np.inf, -np.inf
+            for _, cols in self.base.chunks([self.y], []):
+                blo, bhi = _finite_bounds(in_band(cols[self.y]))
+                lo, hi = min(lo, blo), max(hi, bhi)
+            if lo > hi:
+                raise RenderError(f"column {self.y!r} has no latitude inside Web Mercator's band "
+                                  f"(-{MAX_LATITUDE:.4f} to {MAX_LATITUDE:.4f} degrees); check that "
+                                  "it holds latitudes.")
+            out[self.y] = (lo, hi)
         for col, (lo, hi) in out.items():
             if col == self.x:
                 out[col] = tuple(float(v) for v in lnglat_to_meters(np.array([lo, hi]), 0.0)[0])

@@ -64,6 +64,7 @@ class Table:
     names: list
     remote = False      # True for tables aggregated where their rows live (Dask workers)
     streaming = False   # True for tables read chunk by chunk (files)
+    dropped_rows = 0    # rows left out while reading (MercatorTable: latitudes off the map)
     parallel_reader = False   # reading decodes on a pool of threads (kernels may leave it cores)
     max_row_group = 0   # rows of a file's largest row group (0: not a row-group format)
     bad_rows = 0        # malformed rows skipped (CSV with skip_bad_rows)

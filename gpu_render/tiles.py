@@ -3,8 +3,10 @@
 
 ``tiles()`` aggregates each zoom level in passes over the data, not once per tile: the level is
 one canvas of ``256 * 2^z`` pixels per side, restricted to the tiles that the data's bounding
-box touches and cut into blocks of tiles that fit a memory budget; each block is one pass over
-the data (usually one block per level), then cut into 256 px tiles. Empty tiles are skipped.
+box touches; when that is more than a memory budget's worth of tiles, only the tiles that hold
+rows are aggregated, in blocks of adjacent ones, each block from its own rows (so deep zooms over
+sparse data cost what their occupied tiles cost), then cut into 256 px tiles. Empty tiles are
+skipped.
 All tiles of a level share one colour scaling (``levelscale.LevelScale``): tile aggregates are
 kept (in memory up to the budget, beyond it in a temporary folder) until the level's range and
 histogram are known, then shaded and written atomically.
@@ -17,14 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 import math
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from . import memory as M
 from .axes import Viewport
 from .errors import RenderError
-from .files import publish
+from .files import atomic_path, make_folder, temp_folder, untrack
 from .levelscale import LevelScale
 from .tilemath import (MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile, check_zoom,  # noqa: F401
                        lnglat_to_tile, tile_bounds, tile_range)   # (also imported from here)
@@ -55,7 +56,7 @@ class _TileStore:
             self.used += nbytes
             return
         if self.tmp is None:
-            self.tmp = tempfile.mkdtemp(prefix="gpu-render-tiles-")
+            self.tmp = temp_folder("gpu-render-tiles-")
         path = os.path.join(self.tmp, f"{key[0]}_{key[1]}.npy")
         np.save(path, np.asarray(agg.data))
         # plain arrays: ``agg.coords`` would keep the whole DataArray (its data too) alive
@@ -75,47 +76,81 @@ class _TileStore:
     def close(self):
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            untrack(self.tmp)
 
 
-def _blocks(x0, x1, y0, y1, max_tiles):
-    """Split the tile rectangle into blocks of at most ``max_tiles`` tiles (whole rows first)."""
-    ncols = x1 - x0 + 1
-    if ncols <= max_tiles:
-        rows = max(1, max_tiles // ncols)
-        for ya in range(y0, y1 + 1, rows):
-            yield x0, x1, ya, min(ya + rows - 1, y1)
-    else:
-        for ya in range(y0, y1 + 1):
-            for xa in range(x0, x1 + 1, max_tiles):
-                yield xa, min(xa + max_tiles - 1, x1), ya, ya
+def _runs(tx, ty, max_tiles):
+    """Blocks ``(x0, x1, y0, y1)`` covering the occupied tiles (sorted by row, then column):
+    runs of adjacent tiles of a row, at most ``max_tiles`` long; runs spanning the same columns
+    in consecutive rows are joined while they fit (a dense level needs few passes)."""
+    blocks = []
+    start = 0
+    for i in range(1, len(tx) + 1):
+        if i == len(tx) or ty[i] != ty[start] or tx[i] != tx[i - 1] + 1 or i - start == max_tiles:
+            blocks.append([int(tx[start]), int(tx[i - 1]), int(ty[start]), int(ty[start])])
+            start = i
+    joined = []
+    for b in blocks:
+        last = joined[-1] if joined else None
+        if (last is not None and last[0] == b[0] and last[1] == b[1] and last[3] + 1 == b[2]
+                and (b[1] - b[0] + 1) * (b[3] - last[2] + 1) <= max_tiles):
+            last[3] = b[3]
+        else:
+            joined.append(b)
+    return [tuple(b) for b in joined]
 
 
-def _partition(job, z, rng, blocks):
-    """Group the rows of an in-memory table (one chunk) by the block of tiles they fall in (one
-    stable sort for the level), so that each block aggregates only its own rows: a level costs
-    one sort however many blocks it needs. Returns ``rows_of(block index) -> {column: array}``.
-    A streaming table is never partitioned: each block is a pass over all of its chunks."""
+def _tile_ids(cols, job, z, rng):
+    """(row-major id of the tile each finite row falls in, relative to ``rng``; the finite mask)."""
     x0, x1, y0, y1 = rng
     size = 2 * WORLD / (1 << z)
-    (_, cols), = job.table.chunks(job.numeric, job.categorical)
-    cols = dict(cols)
     xs, ys = cols[job.plan.x], cols[job.plan.y]
-    with np.errstate(invalid="ignore"):
-        tx = np.clip(np.nan_to_num((xs + WORLD) // size, nan=x0), x0, x1).astype(np.int64)
-        ty = np.clip(np.nan_to_num((WORLD - ys) // size, nan=y0), y0, y1).astype(np.int64)
-    lookup = np.empty((y1 - y0 + 1, x1 - x0 + 1), np.int64)
-    for i, (bx0, bx1, by0, by1) in enumerate(blocks):
-        lookup[by0 - y0:by1 - y0 + 1, bx0 - x0:bx1 - x0 + 1] = i
-    bid = lookup[ty - y0, tx - x0]
-    del tx, ty
-    order = np.argsort(bid, kind="stable")    # stable: first/last keep row order within a block
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    if not keep.all():
+        xs, ys = xs[keep], ys[keep]
+    tx = np.clip((xs + WORLD) // size, x0, x1).astype(np.int64)
+    ty = np.clip((WORLD - ys) // size, y0, y1).astype(np.int64)
+    return (ty - y0) * (x1 - x0 + 1) + (tx - x0), keep
+
+
+def _level_blocks(job, z, rng, max_tiles):
+    """The blocks of tiles of level ``z`` to aggregate, and ``rows_of(block index)`` giving each
+    block its own rows (None: each block is a pass over all of the table's chunks).
+
+    A level whose tile rectangle fits one block is one pass. Otherwise only tiles that hold rows
+    are aggregated, in blocks of adjacent ones, so the cost follows the occupied tiles, not the
+    4^z of the level. An in-memory table (one chunk) has its rows sorted by block once (stable,
+    so first/last keep row order); a streaming table is read once to find the occupied tiles,
+    then once per block."""
+    x0, x1, y0, y1 = rng
+    if (x1 - x0 + 1) * (y1 - y0 + 1) <= max_tiles:
+        return [rng], None
+    width = x1 - x0 + 1
+    if job.table.streaming:
+        tiles = np.zeros(0, np.int64)
+        for _, chunk in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
+            tiles = np.union1d(tiles, np.unique(_tile_ids(chunk, job, z, rng)[0]))
+        return _runs(tiles % width + x0, tiles // width + y0, max_tiles), None
+    (_, cols), = job.table.chunks(job.numeric, job.categorical)
+    ids, keep = _tile_ids(cols, job, z, rng)
+    if not keep.all():
+        cols = {k: v[keep] for k, v in cols.items()}
+    tiles, tile_of_row = np.unique(ids, return_inverse=True)
+    del ids
+    blocks = _runs(tiles % width + x0, tiles // width + y0, max_tiles)
+    # the block of each occupied tile (tiles and blocks are both in row-major order)
+    starts = np.array([(b[2] - y0) * width + (b[0] - x0) for b in blocks], np.int64)
+    block_of_tile = np.searchsorted(starts, tiles, side="right") - 1
+    bid = block_of_tile[tile_of_row.ravel()]
+    del tile_of_row
+    order = np.argsort(bid, kind="stable")
     ends = np.cumsum(np.bincount(bid, minlength=len(blocks)))
     del bid
 
     def rows_of(i):
         sel = order[(ends[i - 1] if i else 0):ends[i]]
         return {k: v[sel] for k, v in cols.items()}
-    return rows_of
+    return blocks, rows_of
 
 
 def _is_empty(data):
@@ -165,6 +200,7 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
         raise RenderError(f"the folder {parent} for the tiles does not exist.")
     memory_limit = M.deprecated_alias(memory_limit, memory_budget, "memory_budget", "memory_limit")
     budget = _default_budget() if memory_limit is None else M.parse_size(memory_limit, minimum=1)
+    make_folder(out_dir, "tile folder", create=False)
 
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
     world = (-WORLD, WORLD)
@@ -181,11 +217,10 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     per_pixel = required_bytes(job.plan, be.parts) / (TILE * TILE) + 8 * 2  # partials + finalized
     max_tiles = max(1, int(budget // (per_pixel * TILE * TILE)))
 
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir, "tile folder")
     levels = {z: tile_range(z, *bounds) for z in range(min_zoom, max_zoom + 1)}
-    total = sum((r[1] - r[0] + 1) * (r[3] - r[2] + 1) for r in levels.values() if r)
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, unit="tile", desc="tiles", disable=not progress)
+    bar = tqdm(total=0, unit="tile", desc="tiles", disable=not progress)
     reports, meta = [], {"min_zoom": min_zoom, "max_zoom": max_zoom, "how": how, "cmap": cmap
                          if isinstance(cmap, str) else None, "reduction": repr(agg), "levels": {}}
     try:
@@ -196,10 +231,9 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             store = _TileStore(budget)
             scale = LevelScale(how)
             passes = 0
-            blocks = list(_blocks(*rng, max_tiles))
-            # in memory, a level's rows are sorted by block once; a file is read once per block
-            split = len(blocks) > 1 and not job.table.streaming
-            parts = _partition(job, z, rng, blocks) if split else None
+            blocks, parts = _level_blocks(job, z, rng, max_tiles)
+            bar.total += sum((b[1] - b[0] + 1) * (b[3] - b[2] + 1) for b in blocks)
+            bar.refresh()
             for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
                 xa, _, _, ya1 = tile_bounds(z, bx0, by0)
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)
@@ -246,7 +280,5 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
 
 
 def _write_json(path, data):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".metadata.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
-    publish(tmp, path)

@@ -65,9 +65,31 @@ def add_view_arguments(p):
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
 
 
-def add_shade_arguments(p):
+def add_shade_arguments(p, categories=True):
     p.add_argument("--cmap", default="fire", help="a colorcet colormap name (default: fire)")
     p.add_argument("--how", choices=("eq_hist", "log", "cbrt", "linear"), default="eq_hist")
+    if categories:
+        p.add_argument("--color-key", type=color_key, default=None, metavar="NAME|C1,C2,...",
+                       help="colours of by:COL's categories, in order: a colorcet palette name "
+                            "(glasbey has 256 distinct colours) or comma-separated colours "
+                            "(default: datashader's 22)")
+
+
+def color_key(text: str):
+    """--color-key: a colorcet palette name or comma-separated colours -> a list of colours."""
+    from ..colormaps import _colorcet_palette, to_rgb
+    try:
+        colors = [c.strip() for c in text.split(",")] if "," in text else list(_colorcet_palette(text))
+        for c in colors:
+            to_rgb(c)
+    except RenderError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return colors
+
+
+def shade_options(args) -> dict:
+    """Shading keywords from --color-key (none when it is not given)."""
+    return {} if args.color_key is None else {"color_key": args.color_key}
 
 
 def check_output(path: str, suffix: str = ".png") -> str:

@@ -20,10 +20,11 @@ def add_arguments(p):
 def run(args) -> int:
     from .. import by, count, mean
     from ..demo import make_frame
+    from ..files import make_folder
     from ..render import render
     from ..transfer_functions import save_png
 
-    os.makedirs(args.out_dir, exist_ok=True)
+    make_folder(args.out_dir)
     t0 = time.perf_counter()
     df = make_frame(args.rows)
     print(f"made {args.rows:,} points in {time.perf_counter() - t0:.2f} s")

@@ -25,6 +25,6 @@ def run(args) -> int:
     resolve_cmap(args.cmap)
     prof = profile(args.file, args.x, args.y, agg, width=args.width, height=args.height,
                    x_range=args.x_range, y_range=args.y_range, cmap=args.cmap, how=args.how,
-                   geo=args.geo, backend=args.backend, **C.file_options(args))
+                   geo=args.geo, backend=args.backend, **C.shade_options(args), **C.file_options(args))
     print(json.dumps(prof.to_dict(), indent=2) if args.json else prof.report())
     return 0

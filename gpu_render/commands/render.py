@@ -42,7 +42,8 @@ def run(args) -> int:
             pixels, grid = render_pixels(args.file, args.x, args.y, agg, args.width, args.height,
                                          args.x_range, args.y_range, cmap=args.cmap, how=args.how,
                                          geo=args.geo, backend=args.backend, scheduler=scheduler,
-                                         profile=prof, **C.file_options(args))
+                                         profile=prof, shade_kwargs=C.shade_options(args),
+                                         **C.file_options(args))
         with (prof or NO_PROFILE).stage("encode"):
             png.write(pixels, out, png.LEVEL if args.png_level is None else args.png_level)
     finally:

@@ -15,6 +15,9 @@ def add_arguments(p):
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=C.int_in("port number", "port", 0, 65535), default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=C.positive_int, default=8, help="request threads (default 8)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="another host name the browser may use for this server (repeatable); "
+                        "loopback names and --host are always allowed, other names get 403")
     p.add_argument("--follow", action="store_true",
                    help="FILE is a directory receiving Parquet files: re-index when files appear")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
@@ -36,7 +39,7 @@ def run(args) -> int:
               "server has no authentication.", file=sys.stderr)
     server = make_server(args.file, args.x, args.y, reds, geo=args.geo, host=args.host,
                          port=args.port, backend=args.backend, follow=args.follow,
-                         workers=args.workers)
+                         workers=args.workers, hosts=args.allow_host)
     host, port = server.server_address[:2]
     print(f"serving {args.file} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:

@@ -23,7 +23,7 @@ def add_arguments(p):
     zoom = C.int_in("zoom level", "zoom", 0, _max_zoom)
     p.add_argument("--min-zoom", type=zoom, default=0)
     p.add_argument("--max-zoom", type=zoom, default=8)
-    C.add_shade_arguments(p)
+    C.add_shade_arguments(p, categories=False)
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--memory-limit", type=C.memory_size, default=None, metavar="SIZE",
                    help="memory for one block of a level and the file's chunks, e.g. 256MB "

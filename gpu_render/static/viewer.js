@@ -182,11 +182,22 @@
     state.cy = (W - (y0 + y1) / 2) / (2 * W) * size;
   }
 
+  // --follow: say which files are skipped for now and why a refresh failed (from /api/meta)
+  function notice(m) {
+    const f = m.follow_status || { skipped: [], error: null };
+    const lines = [];
+    if (f.error) lines.push("not refreshed: " + f.error);
+    if (f.skipped.length) lines.push("skipped for now: " + f.skipped.join("; "));
+    $("notice").textContent = lines.join(" · ");
+    $("notice").hidden = lines.length === 0;
+  }
+
   async function poll() {
     try {
       const r = await fetch("/api/meta");
       if (r.ok) {
         const m = await r.json();
+        notice(m);
         if (m.version !== state.version) { state.version = m.version; state.meta = m; draw(); colorbar(); }
       }
     } catch (e) { /* server restarting */ }
@@ -204,6 +215,7 @@
     draw();
     colorbar();
     exportLink();
+    notice(meta);
     if (meta.follow) setTimeout(poll, 2000);
   }
 
