@@ -1,7 +1,7 @@
 """gpu-render: datashader-compatible point rendering on the GPU, with a multi-core CPU fallback.
 
 ``import gpu_render as ds`` works for datashader's point rendering: ``Canvas``, the reductions,
-``transfer_functions`` (``tf``) and ``utils``. ``render`` is the one-call path.
+``transfer_functions`` (``tf``), ``utils`` and ``colors``. ``render`` is the one-call path.
 """
 from . import reductions
 from .backend import info as _info
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
            "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
-           "transfer_functions", "tf", "utils", "profile", "Profile"]
+           "transfer_functions", "tf", "utils", "colors", "profile", "Profile"]
 
 
 def info() -> dict:
@@ -31,6 +31,6 @@ def __getattr__(name):
     if name in ("profile", "Profile"):
         from . import profiling
         return getattr(profiling, name)
-    if name == "utils":
-        return importlib.import_module(".utils", __name__)
+    if name in ("utils", "colors"):
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")
