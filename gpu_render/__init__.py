@@ -7,14 +7,15 @@ from . import reductions
 from .backend import info as _info
 from .canvas import Canvas
 from .errors import RenderError
-from .reductions import (any, by, count, count_cat, first, last, max, mean, min, std, sum,
-                         summary, var)
+from .reductions import (any, by, count, count_cat, first, first_n, last, last_n, max, max_n,
+                         mean, min, min_n, std, sum, summary, var, where)
 from .render import render  # the function shadows its module as an attribute, on purpose
 
 __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
-           "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
+           "std", "var", "first", "last", "count_cat", "by", "summary", "where", "max_n", "min_n",
+           "first_n", "last_n", "info", "render",
            "transfer_functions", "tf", "utils", "colors", "profile", "Profile"]
 
 

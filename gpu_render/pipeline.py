@@ -342,6 +342,10 @@ def finalize_arrays(plan, partial, be, name=None, float_counts=False) -> dict:
             dims.append(g.cat)
             shape += (g.ncat,)
             c[g.cat] = plan.categories[g.cat]
+        for dim, size in red.extra_dims.items():   # max_n & co: (..., n) as datashader
+            dims.append(dim)
+            shape += (size,)
+            c[dim] = np.arange(size)
         grids[name] = Grid(name, flat[name].reshape(shape), dims, c, dict(attrs), who)
     return grids
 
