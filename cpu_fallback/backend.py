@@ -63,13 +63,17 @@ class CPUBackend(Backend):
         self.parts = numba.get_num_threads()
 
     def new_partial(self, plan):
-        return [P.new_planes(g.kind, self.parts, plan.slots(g)) for g in plan.groups]
+        return [P.new_planes(g.kind, self.parts, plan.slots(g), np, g.n) for g in plan.groups]
 
     def aggregate(self, plan, partial, columns, row0=0):
         from . import kernels as K
 
         vp = plan.viewport
         for g, planes in zip(plan.groups, partial):
+            if g.kind == P.RANKED:   # array code over the rows' pixels, no kernel
+                from gpu_render import ranked
+                ranked.append(plan, g, planes, columns, row0, np)
+                continue
             xs, ys, vals, cats = kernel_columns(
                 columns[plan.x], columns[plan.y], columns[g.column] if g.kind != P.COUNT else None,
                 columns[g.cat] if g.cat is not None else None)

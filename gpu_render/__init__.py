@@ -1,21 +1,22 @@
 """gpu-render: datashader-compatible point rendering on the GPU, with a multi-core CPU fallback.
 
 ``import gpu_render as ds`` works for datashader's point rendering: ``Canvas``, the reductions,
-``transfer_functions`` (``tf``) and ``utils``. ``render`` is the one-call path.
+``transfer_functions`` (``tf``), ``utils`` and ``colors``. ``render`` is the one-call path.
 """
 from . import reductions
 from .backend import info as _info
 from .canvas import Canvas
 from .errors import RenderError
-from .reductions import (any, by, count, count_cat, first, last, max, mean, min, std, sum,
-                         summary, var)
+from .reductions import (any, by, count, count_cat, first, first_n, last, last_n, max, max_n,
+                         mean, min, min_n, std, sum, summary, var, where)
 from .render import render  # the function shadows its module as an attribute, on purpose
 
 __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
-           "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
-           "transfer_functions", "tf", "utils", "profile", "Profile"]
+           "std", "var", "first", "last", "count_cat", "by", "summary", "where", "max_n", "min_n",
+           "first_n", "last_n", "info", "render",
+           "transfer_functions", "tf", "utils", "colors", "profile", "Profile"]
 
 
 def info() -> dict:
@@ -31,6 +32,6 @@ def __getattr__(name):
     if name in ("profile", "Profile"):
         from . import profiling
         return getattr(profiling, name)
-    if name == "utils":
-        return importlib.import_module(".utils", __name__)
+    if name in ("utils", "colors"):
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")

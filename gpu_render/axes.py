@@ -11,6 +11,55 @@ from .errors import RenderError
 AXIS_TYPES = ("linear", "log")
 
 
+class Axis:
+    """A canvas axis as datashader's ``Canvas.x_axis``/``y_axis``: data -> pixel space is
+    ``s * mapper(v) + t``; pixel centres map back through ``inverse_mapper``."""
+
+    def mapper(self, val):
+        raise NotImplementedError
+
+    def inverse_mapper(self, val):
+        raise NotImplementedError
+
+    def compute_scale_and_translate(self, range, n):   # noqa: A002 - datashader's name
+        """(s, t) mapping ``range`` (both ends inclusive, data space) onto ``n`` bins."""
+        start, end = (self.mapper(v) for v in range)
+        s = n / (end - start)
+        return s, -start * s
+
+    def compute_index(self, st, n):
+        """The data coordinate of each of the ``n`` bin centres."""
+        s, t = st
+        return self.inverse_mapper((np.arange(n) + 0.5 - t) / s)
+
+    def validate(self, range):   # noqa: A002
+        """Raise RenderError (a ValueError) if ``range`` cannot be used on this axis."""
+        validate_range("range", range, self.kind)
+
+
+class LinearAxis(Axis):
+    kind = "linear"
+
+    def mapper(self, val):
+        return val
+
+    def inverse_mapper(self, val):
+        return val
+
+
+class LogAxis(Axis):
+    kind = "log"
+
+    def mapper(self, val):
+        return math.log10(float(val))
+
+    def inverse_mapper(self, val):
+        return 10 ** val
+
+
+AXES = {"linear": LinearAxis(), "log": LogAxis()}
+
+
 def expand_bounds(lo, hi):
     """Datashader's rule for data-derived ranges: empty -> (-1, 1), degenerate -> +-1."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -72,9 +121,7 @@ class Viewport:
 
     @staticmethod
     def _st(rng, n, log):
-        start, end = (math.log10(v) if log else v for v in rng)
-        s = n / (end - start)
-        return s, -start * s
+        return AXES["log" if log else "linear"].compute_scale_and_translate(rng, n)
 
     @property
     def params(self) -> np.ndarray:

@@ -150,8 +150,20 @@ def select(name: str = "auto") -> Backend:
     return backend
 
 
+_LAST_USED = [None]   # the backend of this process's latest aggregation
+
+
+def record_used(name: str) -> None:
+    """Note which backend (``'cpu'``, ``'gpu'``, or e.g. ``'cpu+gpu'`` on Dask) just aggregated,
+    for ``info()['last_used']`` and the ``gpu_render`` logger (results' attrs stay datashader's)."""
+    import logging
+    _LAST_USED[0] = name
+    logging.getLogger("gpu_render").info("aggregated on the %s backend", name)
+
+
 def info() -> dict:
-    """Which backend ``auto`` picks and why, with each backend's details."""
+    """Which backend ``auto`` picks and why, with each backend's details, and ``last_used``: the
+    backend of the latest aggregation in this process (None before the first)."""
     gpu, gpu_reason = probe("gpu")
     cpu, cpu_reason = probe("cpu")
     chosen = gpu if gpu is not None else cpu
@@ -160,4 +172,5 @@ def info() -> dict:
         "reason": gpu_reason if gpu is not None else f"CPU fallback: {gpu_reason}",
         "gpu": gpu.describe() if gpu is not None else {"usable": False, "reason": gpu_reason},
         "cpu": cpu.describe() if cpu is not None else {"usable": False, "reason": cpu_reason},
+        "last_used": _LAST_USED[0],
     }

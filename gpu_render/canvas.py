@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .axes import AXIS_TYPES, validate_range
+from .axes import AXES, AXIS_TYPES, validate_range
 from .errors import RenderError
 
 MAX_SIDE = 1 << 16
@@ -30,8 +30,24 @@ class Canvas:
             if t not in AXIS_TYPES:
                 raise RenderError(f"{name} must be 'linear' or 'log', got {t!r}.")
         self.x_axis_type, self.y_axis_type = x_axis_type, y_axis_type
+        self.x_axis, self.y_axis = AXES[x_axis_type], AXES[y_axis_type]   # datashader's Axis API
         self.x_range = None if x_range is None else tuple(validate_range("x_range", x_range, x_axis_type))
         self.y_range = None if y_range is None else tuple(validate_range("y_range", y_range, y_axis_type))
+
+    def validate_ranges(self, x_range, y_range):
+        """Raise RenderError (a ValueError) if a range is unusable on its axis (None is fine)."""
+        validate_range("x_range", x_range, self.x_axis_type)
+        validate_range("y_range", y_range, self.y_axis_type)
+
+    def validate_size(self, width, height):
+        """Raise RenderError (a ValueError) unless both sizes are positive pixel counts."""
+        _check_size("plot_width", width)
+        _check_size("plot_height", height)
+
+    def validate(self):
+        """Check this canvas's ranges and size (as datashader's ``Canvas.validate``)."""
+        self.validate_ranges(self.x_range, self.y_range)
+        self.validate_size(self.plot_width, self.plot_height)
 
     def points(self, source, x=None, y=None, agg=None, *, backend="auto", scheduler=None, **file_options):
         """Aggregate points into an ``xarray.DataArray`` (or ``Dataset`` for a ``summary``).

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import RenderError
+from .errors import RenderError, RenderTypeError
 
 
 def _web_colors():
@@ -102,5 +102,5 @@ def resolve_cmap(cmap):
         return Colormap('list', _list_rgb(cmap))
     if callable(cmap):
         return Colormap('callable', func=cmap)
-    raise RenderError(f"Cannot use a {type(cmap).__name__} as a colormap; give a colorcet "
+    raise RenderTypeError(f"Cannot use a {type(cmap).__name__} as a colormap; give a colorcet "
                       "name, a colour, a list of colours or a matplotlib colormap.")

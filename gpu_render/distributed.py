@@ -354,7 +354,13 @@ class DaskTable(_RemoteTable):
         meta = self.ddf._meta[name]
         if str(meta.dtype) == "category" and has_known_categories(meta):
             return list(meta.cat.categories)
-        return super().labels(name)
+        # unknown categories (dd.read_parquet): datashader makes them known with dask's
+        # categorize(), which sorts the union of the partitions' categories; so do we
+        labels = super().labels(name)
+        try:
+            return sorted(labels)
+        except TypeError:
+            return labels
 
 
 class DaskFileTable(_RemoteTable):

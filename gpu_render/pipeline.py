@@ -26,7 +26,7 @@ from .filetable import narrow
 from .memory import fmt_bytes
 from .plan import AggPlan, make_plan, required_bytes
 from .prefetch import prefetch
-from .reductions import Reduction, count, summary
+from .reductions import Reduction, coerce, count, summary
 from .sources import open_table
 from .stages import NO_PROFILE
 from .table import Table
@@ -67,6 +67,7 @@ def aggregate_piece(plan: AggPlan, backend, columns: dict, row0: int):
 
 
 def _named(agg):
+    agg = coerce(agg)
     if agg is None:
         return {None: count()}, False
     if isinstance(agg, summary):
@@ -169,8 +170,10 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
             table = wrap_table(table)
         be = table.backend(backend)
         budget = M.budget(memory_limit, table.memory(be)[0])
-    if table.is_empty():
-        raise RenderError(f"the {table.kind} has no rows.")
+    if table.is_empty() and (canvas.x_range is None or canvas.y_range is None):
+        # with both ranges given an empty source is an empty aggregate, as in datashader
+        raise RenderError(f"the {table.kind} has no rows, so x_range and y_range cannot be "
+                          "computed from it; pass both ranges to get an empty aggregate.")
     notes = list(table.notes)
     n_cols = len(dict.fromkeys(cols))
     table.chunk_rows_for(budget, n_cols)   # sizes the first passes below
@@ -301,8 +304,7 @@ def run(job: Job, arrays=False):
         from .utils import MAX_LATITUDE
         job.notes.append(f"dropped {job.table.dropped_rows:,} row(s) whose latitude is outside Web "
                          f"Mercator's band (-{MAX_LATITUDE:.4f} to {MAX_LATITUDE:.4f} degrees)")
-    if job.rows == 0:
-        raise RenderError(f"the {job.table.kind} has no rows.")
+    B.record_used(job.backend_name or job.backend.name)
     prof = job.profile
     with prof.stage("finalize"):
         grids = finalize_arrays(job.plan, partial, job.backend, name=job.backend_name)
@@ -325,6 +327,7 @@ class Grid:
     dims: list
     coords: dict
     attrs: dict
+    backend: str = ""            # the backend that aggregated it (not in attrs: datashader's)
 
     @property
     def categories(self):
@@ -338,7 +341,8 @@ def finalize_arrays(plan, partial, be, name=None, float_counts=False) -> dict:
     flat = be.finalize(plan, partial, float_counts)
     vp = plan.viewport
     coords = {plan.y: vp.y_coords, plan.x: vp.x_coords}
-    attrs = {"x_range": vp.x_range, "y_range": vp.y_range, "backend": name or be.name}
+    attrs = {"x_range": vp.x_range, "y_range": vp.y_range}
+    who = name or be.name
     grids = {}
     for name, red, gi in plan.outputs:
         g = plan.groups[gi]
@@ -349,7 +353,11 @@ def finalize_arrays(plan, partial, be, name=None, float_counts=False) -> dict:
             dims.append(g.cat)
             shape += (g.ncat,)
             c[g.cat] = plan.categories[g.cat]
-        grids[name] = Grid(name, flat[name].reshape(shape), dims, c, dict(attrs))
+        for dim, size in red.extra_dims.items():   # max_n & co: (..., n) as datashader
+            dims.append(dim)
+            shape += (size,)
+            c[dim] = np.arange(size)
+        grids[name] = Grid(name, flat[name].reshape(shape), dims, c, dict(attrs), who)
     return grids
 
 

@@ -17,6 +17,9 @@ class Group:
     column: str | None
     cat: str | None
     ncat: int = 1
+    n: int = 1                 # RANKED: rows kept per pixel
+    order: str | None = None   # RANKED: 'max', 'min', 'first' or 'last'
+    lookup: str | None = None  # RANKED: the column a where() reports
 
 
 @dataclass
@@ -43,13 +46,14 @@ class AggPlan:
         """Every column the plan reads, in a stable order."""
         seen = {self.x: None, self.y: None}
         for g in self.groups:
-            for c in (g.column, g.cat):
+            for c in (g.column, g.cat, g.lookup):
                 if c is not None:
                     seen[c] = None
         return list(seen)
 
     def value_columns(self) -> list[str]:
-        return list(dict.fromkeys(g.column for g in self.groups if g.column is not None))
+        cols = [c for g in self.groups for c in (g.column, g.lookup) if c is not None]
+        return list(dict.fromkeys(cols))
 
 
 def make_plan(viewport: Viewport, x: str, y: str, named: dict, categories: dict) -> AggPlan:
@@ -58,11 +62,17 @@ def make_plan(viewport: Viewport, x: str, y: str, named: dict, categories: dict)
     groups = []
     outputs = []
     for name, red in named.items():
-        kind, col, cat = red.kind, red.column, red.cat_column
+        kind, col, cat = red.kind, red.value_column, red.cat_column
         family = "valued" if kind in _VALUED else kind
-        key = (family, col, cat)
+        ranking = red.ranking    # (n, order, lookup) of ranked reductions, else ()
+        key = (family, col, cat, ranking)
         ncat = len(categories[cat]) if cat is not None else 1
-        if key in index:
+        if ranking:
+            if key not in index:
+                index[key] = len(groups)
+                groups.append(Group(kind, col, cat, ncat, *ranking))
+            gi = index[key]
+        elif key in index:
             gi = index[key]
             if kind > groups[gi].kind and family == "valued":
                 groups[gi] = Group(kind, col, cat, ncat)
@@ -75,4 +85,4 @@ def make_plan(viewport: Viewport, x: str, y: str, named: dict, categories: dict)
 
 def required_bytes(plan: AggPlan, parts: int) -> int:
     """Memory the partial grids of ``plan`` need with ``parts`` independent parts."""
-    return sum(P.plane_bytes(g.kind) * plan.slots(g) * parts for g in plan.groups)
+    return sum(P.plane_bytes(g.kind) * plan.slots(g) * g.n * parts for g in plan.groups)

@@ -13,6 +13,9 @@ import numpy as np
 # reductions of one column share one pass (count('v'), sum('v'), mean('v'), std('v') -> VAR).
 COUNT, COUNT_VALID, SUM, VAR, MIN, MAX, FIRST, LAST = range(8)
 KIND_NAMES = ("count", "count_valid", "sum", "var", "min", "max", "first", "last")
+# Ranked reductions (max_n, min_n, first_n, last_n, where): no kernels, planes of shape
+# (parts, size, n) handled by ``ranked`` in array-namespace code.
+RANKED = 8
 
 ROW_NONE_FIRST = np.iinfo(np.int64).max  # "no row yet" for first: any real row is smaller
 ROW_NONE_LAST = -1                        # "no row yet" for last: any real row is larger
@@ -26,6 +29,7 @@ _PLANES = {
     MAX: (("val", np.float64, np.nan),),
     FIRST: (("row", np.int64, ROW_NONE_FIRST), ("val", np.float64, np.nan)),
     LAST: (("row", np.int64, ROW_NONE_LAST), ("val", np.float64, np.nan)),
+    RANKED: (("key", np.float64, np.inf), ("row", np.int64, ROW_NONE_FIRST), ("out", np.float64, np.nan)),
 }
 
 
@@ -38,9 +42,11 @@ def plane_bytes(kind: int) -> int:
     return sum(np.dtype(dt).itemsize for _, dt, _ in _PLANES[kind])
 
 
-def new_planes(kind: int, parts: int, size: int, xp=np) -> dict:
-    """Fresh planes of shape (parts, size), filled with each plane's identity."""
-    return {name: xp.full((parts, size), fill, dtype=dt) for name, dt, fill in _PLANES[kind]}
+def new_planes(kind: int, parts: int, size: int, xp=np, n: int = 1) -> dict:
+    """Fresh planes of shape (parts, size) (RANKED: (parts, size, n)), filled with each plane's
+    identity."""
+    shape = (parts, size, n) if kind == RANKED else (parts, size)
+    return {name: xp.full(shape, fill, dtype=dt) for name, dt, fill in _PLANES[kind]}
 
 
 def merge(kind: int, a: dict, b: dict, xp=np) -> dict:
@@ -50,6 +56,9 @@ def merge(kind: int, a: dict, b: dict, xp=np) -> dict:
 
 
 def _merge(kind, a, b, xp):
+    if kind == RANKED:
+        from . import ranked
+        return ranked.merge(a, b, xp)
     if kind in (COUNT, COUNT_VALID):
         return {"cnt": a["cnt"] + b["cnt"]}
     if kind == SUM:

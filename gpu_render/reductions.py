@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import planes as P
-from .errors import RenderError
+from .errors import RenderError, RenderTypeError
 
 
 class Reduction:
@@ -18,6 +18,8 @@ class Reduction:
 
     kind: int = P.COUNT_VALID
     dtype = np.dtype(np.float64)
+    ranking = ()        # (n, order, lookup column) for ranked reductions (see ``ranked``)
+    extra_dims = {}     # dims after y, x (and the category): {"n": n} for the *_n reductions
 
     def __init__(self, column: str | None = None):
         if column is not None and not isinstance(column, str):
@@ -27,6 +29,11 @@ class Reduction:
     @property
     def cat_column(self) -> str | None:
         return None
+
+    @property
+    def value_column(self) -> str | None:
+        """The column whose values the kernels read (``column``, except for ``by``)."""
+        return self.column
 
     @property
     def inner(self) -> "Reduction":
@@ -128,6 +135,7 @@ class min(_Valued):  # noqa: A001
     """Smallest non-NaN value."""
 
     kind = P.MIN
+    order = "min"
 
     def finalize(self, planes, xp=np):
         return planes["val"]
@@ -137,6 +145,7 @@ class max(_Valued):  # noqa: A001
     """Largest non-NaN value."""
 
     kind = P.MAX
+    order = "max"
 
     def finalize(self, planes, xp=np):
         return planes["val"]
@@ -146,6 +155,7 @@ class first(_Valued):
     """The non-NaN value of the earliest row (by row order) in the pixel."""
 
     kind = P.FIRST
+    order = "first"
 
     def finalize(self, planes, xp=np):
         return planes["val"]
@@ -155,9 +165,110 @@ class last(_Valued):
     """The non-NaN value of the latest row (by row order) in the pixel."""
 
     kind = P.LAST
+    order = "last"
 
     def finalize(self, planes, xp=np):
         return planes["val"]
+
+
+class _Ranked(_Valued):
+    """The ``n`` best non-NaN values of a pixel by ``order``, best first, NaN-padded; equal
+    values rank by row order (earlier first), as in datashader."""
+
+    kind = P.RANKED
+    order = None
+
+    def __init__(self, column: str, n: int = 1):
+        super().__init__(column)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise RenderTypeError(f"{type(self).__name__}() takes an integer n, got {n!r}.")
+        self.n = int(n) if n >= 1 else 1   # datashader's rule: n < 1 means 1
+
+    @property
+    def ranking(self):
+        return (self.n, self.order, None)
+
+    @property
+    def extra_dims(self):
+        return {"n": self.n}
+
+    def finalize(self, planes, xp=np):
+        return planes["out"]
+
+    def __repr__(self):
+        return f"{type(self).__name__}(column={self.column!r}, n={self.n!r})"
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.column, self.n))
+
+
+class max_n(_Ranked):
+    """The ``n`` largest values, largest first."""
+    order = "max"
+
+
+class min_n(_Ranked):
+    """The ``n`` smallest values, smallest first."""
+    order = "min"
+
+
+class first_n(_Ranked):
+    """The values of the first ``n`` rows (by row order), earliest first."""
+    order = "first"
+
+
+class last_n(_Ranked):
+    """The values of the last ``n`` rows (by row order), latest first."""
+    order = "last"
+
+
+class where(Reduction):
+    """``lookup_column`` at the row(s) that ``selector`` (first, last, max, min or their ``_n``
+    forms) picks in each pixel, or with no lookup column the row index (int64, -1 where empty)."""
+
+    kind = P.RANKED
+
+    def __init__(self, selector: Reduction, lookup_column: str | None = None):
+        if not isinstance(selector, (first, last, max, min, _Ranked)):
+            raise RenderTypeError("where()'s selector can only be a first, first_n, last, last_n, "
+                                  f"max, max_n, min or min_n reduction, got {selector!r}.")
+        if lookup_column is not None and not isinstance(lookup_column, str):
+            raise RenderError(f"where() takes a lookup column name, got {lookup_column!r}.")
+        if lookup_column is not None and lookup_column == selector.column:
+            raise RenderError(f"where() and its selector cannot use the same column "
+                              f"{lookup_column!r}.")
+        self.selector = selector
+        self.column = lookup_column
+        self.dtype = np.dtype(np.int64 if lookup_column is None else np.float64)
+
+    @property
+    def value_column(self):
+        return self.selector.column
+
+    @property
+    def ranking(self):
+        n = self.selector.n if isinstance(self.selector, _Ranked) else 1
+        return (n, self.selector.order, self.column)
+
+    @property
+    def extra_dims(self):
+        return self.selector.extra_dims
+
+    def columns(self):
+        return [c for c in (self.selector.column, self.column) if c is not None]
+
+    def finalize(self, planes, xp=np):
+        if self.column is None:
+            out = xp.where(planes["row"] == P.ROW_NONE_FIRST, np.int64(-1), planes["row"])
+        else:
+            out = planes["out"]
+        return out if self.extra_dims else out[..., 0]
+
+    def __repr__(self):
+        return f"where(selector={self.selector!r}, lookup_column={self.column!r})"
+
+    def __hash__(self):
+        return hash(("where", hash(self.selector), self.column))
 
 
 class by(Reduction):
@@ -171,13 +282,19 @@ class by(Reduction):
             raise RenderError(f"by() takes a single reduction such as count() or mean('v'), got {reduction!r}.")
         self._cat = cat_column
         self.reduction = reduction
-        self.column = reduction.column
+        self.column = cat_column   # datashader's by(c).column is c
         self.kind = reduction.kind
         self.dtype = reduction.dtype
+        self.ranking = reduction.ranking
+        self.extra_dims = reduction.extra_dims
 
     @property
     def cat_column(self):
         return self._cat
+
+    @property
+    def value_column(self):
+        return self.reduction.value_column
 
     @property
     def inner(self):
@@ -216,10 +333,48 @@ class summary:
         self.reductions = reductions
 
 
+def coerce(agg):
+    """``agg`` as one of gpu-render's reductions (or ``summary``): ours pass through, datashader's
+    own (``datashader.reductions.count()``, ``by``, ``count_cat``, ``summary``, ...) are converted
+    to the equal reduction here, recognised by their module without importing datashader.
+    Anything else raises ``RenderError``."""
+    if agg is None or isinstance(agg, (Reduction, summary)):
+        return agg
+    kind = type(agg)
+    if not kind.__module__.startswith("datashader."):
+        raise RenderError(f"agg must be a reduction such as count() or mean('value'), got {agg!r}.")
+    return _from_datashader(agg, kind.__name__)
+
+
+def _from_datashader(agg, name):
+    if name == "summary":
+        return summary(**{k: coerce(v) for k, v in zip(agg.keys, agg.values)})
+    if name in ("by", "count_cat"):
+        return by(_categorizer(agg.categorizer), coerce(agg.reduction))
+    if name in NAMES:
+        return NAMES[name](agg.column)
+    if name in RANKED:
+        return RANKED[name](agg.column, agg.n)
+    if name == "where":
+        return where(coerce(agg.selector), agg.column if isinstance(agg.column, str) else None)
+    raise RenderError(f"datashader's {name} reduction is not supported by gpu-render; "
+                      f"use one of {', '.join(NAMES)}, by, count_cat or summary.")
+
+
+def _categorizer(cat):
+    """A datashader categorizer (``category_codes`` of a column) as a category column name."""
+    if type(cat).__name__ == "category_codes":
+        return cat.column
+    raise RenderError(f"datashader's {type(cat).__name__} categorizer is not supported by gpu-render.")
+
+
 NAMES = {
     "count": count, "any": any, "sum": sum, "mean": mean, "min": min, "max": max,
     "std": std, "var": var, "first": first, "last": last,
 }
+
+
+RANKED = {"max_n": max_n, "min_n": min_n, "first_n": first_n, "last_n": last_n}
 
 
 def parse(spec: str) -> Reduction:

@@ -46,6 +46,8 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     if check is not None:
         check(job)
     result = pipeline.run(job, arrays=arrays)
+    if job.rows == 0:
+        raise RenderError(f"the {job.table.kind} has no rows.")
     with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
         if arrays:
             empty = not builtins.any(_has_data(g.data) for g in result.values())
@@ -73,8 +75,9 @@ def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y
     """``render``'s work on bare arrays (no xarray, so the command line does not import it):
     (uint32 RGBA pixels, the aggregate's ``pipeline.Grid``)."""
     from . import shading
-    from .reductions import summary
+    from .reductions import coerce, summary
 
+    agg = coerce(agg)
     if isinstance(agg, summary):
         raise RenderError("render takes one reduction, not a summary; use Canvas.points for several.")
     kwargs = dict(shade_kwargs or {}, how=how)
@@ -126,9 +129,7 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
                                  shade_kwargs=shade_kwargs, memory_limit=memory_limit,
                                  float32=float32, skip_bad_rows=skip_bad_rows, progress=progress)
     ydim, xdim = grid.dims[:2]
-    attrs = {"backend": grid.attrs["backend"]}
-    if "notes" in grid.attrs:
-        attrs["notes"] = grid.attrs["notes"]
+    attrs = {"notes": grid.attrs["notes"]} if "notes" in grid.attrs else None
     with (profile or NO_PROFILE).stage("shade"):
         return Image(pixels, coords={ydim: grid.coords[ydim], xdim: grid.coords[xdim]},
                      dims=(ydim, xdim), attrs=attrs)

@@ -28,7 +28,7 @@ def _int_offsets(xp, data, vmin):
     return data.astype(xp.int64) - vmin
 
 
-def _eq_hist(xp, data, mask):
+def _eq_hist(xp, data, mask, nbins=_EQ_HIST_BINS):
     """Histogram-equalise ``data`` (NaN where ``mask``); return (values, levels).
 
     Infinities (datashader raises on them) take their rank: -inf pixels the lowest colour,
@@ -40,7 +40,7 @@ def _eq_hist(xp, data, mask):
         valid, data = valid.astype(xp.int8), data.astype(xp.int8)
     if valid.dtype.kind in 'iu':
         vmin, vmax = int(valid.min()), int(valid.max())
-        if vmax - vmin < _EQ_HIST_BINS:
+        if vmax - vmin < nbins:
             return _eq_hist_exact(xp, data, mask, valid, vmin)
     below = above = 0
     if valid.dtype.kind == 'f':
@@ -50,7 +50,7 @@ def _eq_hist(xp, data, mask):
             valid = valid[finite]
     total = float(below + valid.size + above)
     if valid.size:
-        hist, edges = xp.histogram(valid, bins=_EQ_HIST_BINS)
+        hist, edges = xp.histogram(valid, bins=nbins)
         centres = (edges[:-1] + edges[1:]) / 2
         keep = hist > 0
         hist, centres = hist[keep], centres[keep]
@@ -177,9 +177,11 @@ def _colormap_list(xp, scaled, lo, hi, rgb, alpha):
     """RGBA for a list colormap: interpolate each channel across evenly spaced knots."""
     knots = xp.linspace(lo, hi, len(rgb))
     rgb = xp.asarray(rgb)
-    r, g, b = (xp.interp(scaled, knots, rgb[:, i], left=255).astype(xp.uint8) for i in range(3))
-    img = _pack(xp, r, g, b, xp.full(scaled.shape, alpha).astype(xp.uint8))
-    return xp.where(xp.isnan(scaled), xp.uint32(0), img)
+    # as datashader: empty pixels get alpha 0 and the RGB interp gives NaN (0), or with a single
+    # knot the colour itself
+    r, g, b = (xp.nan_to_num(xp.interp(scaled, knots, rgb[:, i], left=255)).astype(xp.uint8)
+               for i in range(3))
+    return _pack(xp, r, g, b, xp.where(xp.isnan(scaled), 0, alpha).astype(xp.uint8))
 
 
 def _colormap_single(xp, scaled, lo, hi, rgb, alpha, min_alpha):

@@ -90,9 +90,9 @@ class LngLatProjection:
     def __call__(self, cols: dict) -> dict:
         from .utils import lnglat_to_meters
         if self.x in cols:
-            cols[self.x] = lnglat_to_meters(cols[self.x], 0.0)[0]
+            cols[self.x] = lnglat_to_meters(cols[self.x].astype(np.float64, copy=False), 0.0)[0]
         if self.y in cols:
-            lat = np.asarray(cols[self.y])
+            lat = np.asarray(cols[self.y]).astype(np.float64, copy=False)
             band = in_band(lat)
             self.dropped += int(np.count_nonzero(np.isnan(band)) - np.count_nonzero(np.isnan(lat)))
             cols[self.y] = lnglat_to_meters(0.0, band)[1]

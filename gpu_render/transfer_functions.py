@@ -13,14 +13,21 @@ import xarray as xr
 from . import png
 from . import shading as S
 from .colormaps import DEFAULT_CMAP, SETS1TO3, to_rgb
-from .errors import RenderError
+from .errors import RenderError, RenderTypeError
 from .xp import get_xp, to_host
 
-__all__ = ['Image', 'shade', 'spread', 'dynspread', 'stack', 'set_background', 'save_png']
+__all__ = ['Image', 'Images', 'shade', 'spread', 'dynspread', 'stack', 'set_background',
+           'eq_hist', 'save_png']
+
+try:  # where datashader is installed, our images are datashader's (and theirs pass our checks)
+    from datashader.transfer_functions import Image as _ImageBase, Images as _ImagesBase
+except ImportError:
+    _ImageBase, _ImagesBase = xr.DataArray, object
 
 
-class Image(xr.DataArray):
-    """An RGBA image: a DataArray of uint32 pixels (R, G, B, A bytes, R lowest)."""
+class Image(_ImageBase):
+    """An RGBA image: a DataArray of uint32 pixels (R, G, B, A bytes, R lowest); a subclass of
+    ``datashader.transfer_functions.Image`` where datashader is installed."""
     __slots__ = ()
     __array_priority__ = 70
     border = 1
@@ -47,6 +54,43 @@ class Image(xr.DataArray):
                 f"src='data:image/png;base64,{blob}'/>")
 
 
+# Every image, ours or (where installed) datashader's: what the functions here check for.
+IMAGE = Image if _ImageBase is xr.DataArray else _ImageBase
+
+
+class Images(_ImagesBase):
+    """Several images (anything with ``_repr_html_``) shown side by side in a Jupyter table,
+    each under its name; ``cols(n)`` starts a new row after every ``n``."""
+
+    def __init__(self, *images):
+        for img in images:
+            if not hasattr(img, '_repr_html_'):
+                raise RenderTypeError(f"Images takes objects Jupyter can show as HTML (such as "
+                                      f"Image), not {type(img).__name__}.")
+        self.images = images
+        self.num_cols = None
+
+    def cols(self, n):
+        """Lay the images out ``n`` to a row; returns self."""
+        self.num_cols = n
+        return self
+
+    def _repr_html_(self):
+        row = '<tr style="background-color:white">'
+        cells, in_row = [], 0
+        for img in self.images:
+            name = getattr(img, 'name', None)
+            label = '' if name is None else name
+            cells.append(f'<td style="text-align: center"><b>{label}</b><br><br>'
+                         f'{img._repr_html_()}</td>')
+            in_row += 1
+            if self.num_cols is not None and in_row >= self.num_cols:
+                in_row = 0
+                cells.append('</tr>' + row)
+        return ('<table style="width:100%; text-align: center"><tbody>' + row + ''.join(cells)
+                + '</tr></tbody></table>')
+
+
 # --------------------------------------------------------------------------- shading
 
 def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist', alpha=255,
@@ -62,7 +106,7 @@ def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist',
     The arithmetic is ``shading.shade_array``'s.
     """
     if not isinstance(agg, xr.DataArray):
-        raise RenderError(f"shade needs an xarray.DataArray aggregate, not {type(agg).__name__}.")
+        raise RenderTypeError(f"shade needs an xarray.DataArray aggregate, not {type(agg).__name__}.")
     name = agg.name if name is None else name
     cats = None
     if agg.ndim == 3:
@@ -77,6 +121,17 @@ def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist',
     empty = not isinstance(color_key, dict) and S.all_empty(agg.data)   # keeps attrs, as datashader
     return Image(pixels, coords=agg.coords, dims=agg.dims, attrs=agg.attrs if empty else None,
                  name=name)
+
+
+def eq_hist(data, mask=None, nbins=256 * 256):
+    """Histogram-equalise ``data`` as datashader's ``tf.eq_hist``: (values in [0, 1], NaN where
+    ``mask`` is True; the number of discrete levels). Integer data whose range is under
+    ``nbins`` is counted value by value, anything else in ``nbins`` bins."""
+    xp = get_xp(data)
+    if xp is np and not isinstance(data, np.ndarray):
+        raise RenderTypeError(f"eq_hist needs a numpy or CuPy array, not {type(data).__name__}.")
+    mask = xp.zeros(data.shape, dtype=bool) if mask is None else mask
+    return S._eq_hist(xp, data, mask, nbins)
 
 
 # --------------------------------------------------------------------------- compositing
@@ -122,7 +177,17 @@ _ARRAY_OPS = ('add', 'max', 'min', 'source')
 
 
 def _composite(xp, src, dst, how):
-    """Image operator ``how`` applied pixel-wise as ``src`` onto ``dst``."""
+    """Image operator ``how`` applied pixel-wise as ``src`` onto ``dst`` (same shape, or ``dst``
+    a single pixel): compiled on the CPU, array code on other namespaces (CuPy)."""
+    if xp is np:
+        from cpu_fallback import composite_kernels as C
+        from cpu_fallback.spread_kernels import IMAGE_OPS
+        src = np.ascontiguousarray(src, dtype=np.uint32)
+        out = np.empty(src.shape, np.uint32)
+        C.composite(src.reshape(-1), np.ascontiguousarray(dst, dtype=np.uint32).reshape(-1),
+                    IMAGE_OPS[how], out.reshape(-1))
+        return out
+    dst = xp.broadcast_to(xp.asarray(dst, dtype=xp.uint32), src.shape)
     if how == 'source':
         return xp.where((src & 0xff000000) != 0, src, dst).astype(xp.uint32)
     return _blend(xp, src, dst, how)
@@ -152,8 +217,8 @@ def stack(*imgs, how='over', name=None):
     if not imgs:
         raise RenderError("stack needs at least one Image.")
     for img in imgs:
-        if not isinstance(img, Image):
-            raise RenderError(f"stack accepts only Image objects, not {type(img).__name__}.")
+        if not isinstance(img, IMAGE):
+            raise RenderTypeError(f"stack accepts only Image objects, not {type(img).__name__}.")
     if len({img.shape for img in imgs}) > 1:
         raise RenderError("The stacked images must all have the same shape.")
     _check_op(how, True)
@@ -169,14 +234,14 @@ def stack(*imgs, how='over', name=None):
 
 def set_background(img, color=None, name=None):
     """Return ``img`` composited over an opaque background ``color`` (None: unchanged)."""
-    if not isinstance(img, Image):
-        raise RenderError(f"set_background needs an Image, not {type(img).__name__}.")
+    if not isinstance(img, IMAGE):
+        raise RenderTypeError(f"set_background needs an Image, not {type(img).__name__}.")
     name = img.name if name is None else name
     if color is None:
         return img
     xp = get_xp(img.data)
-    bg = np.array(list(to_rgb(color)) + [255], dtype=np.uint8).view(np.uint32)[0]
-    data = _composite(xp, img.data, xp.full(img.shape, bg, dtype=xp.uint32), 'over')
+    bg = np.array(list(to_rgb(color)) + [255], dtype=np.uint8).view(np.uint32)
+    data = _composite(xp, img.data, bg, 'over')
     return Image(data, coords=img.coords, dims=img.dims, name=name)
 
 
@@ -283,8 +348,8 @@ def _spread_data(xp, data, stencil, how, is_image):
 def spread(img, px=1, shape='circle', how=None, mask=None, name=None):
     """Spread each non-empty pixel over a ``px``-radius disc/square (or a custom mask)."""
     if not isinstance(img, xr.DataArray):
-        raise RenderError(f"spread needs an Image or DataArray, not {type(img).__name__}.")
-    is_image = isinstance(img, Image)
+        raise RenderTypeError(f"spread needs an Image or DataArray, not {type(img).__name__}.")
+    is_image = isinstance(img, IMAGE)
     name = img.name if name is None else name
     if mask is None:
         if not isinstance(px, (int, np.integer)) or isinstance(px, bool) or px < 0:
@@ -307,7 +372,7 @@ def spread(img, px=1, shape='circle', how=None, mask=None, name=None):
 def _occupancy(xp, img):
     """Boolean (H, W) map of non-empty pixels of an image or aggregate."""
     data = img.data
-    if isinstance(img, Image):
+    if isinstance(img, IMAGE):
         return data >= xp.uint32(1 << 24)  # alpha byte != 0
     empty = xp.isnan(data) if data.dtype.kind == 'f' else data == 0
     full = ~empty
@@ -353,7 +418,7 @@ def dynspread(img, threshold=0.5, max_px=3, shape='circle', how=None, name=None)
     if not isinstance(max_px, (int, np.integer)) or isinstance(max_px, bool) or max_px < 0:
         raise RenderError(f"max_px must be an integer >= 0, not {max_px!r}.")
     if not isinstance(img, xr.DataArray):
-        raise RenderError(f"dynspread needs an Image or DataArray, not {type(img).__name__}.")
+        raise RenderTypeError(f"dynspread needs an Image or DataArray, not {type(img).__name__}.")
     chosen = 0
     if max_px >= 1:
         xp = get_xp(img.data)
@@ -377,6 +442,6 @@ def save_png(img, path, compress_level=PNG_LEVEL):
     ``compress_level`` is zlib's 0-9. The default 2 encodes an 800x600 density image about 4x
     faster than PIL's default 6 (30 vs 130 ms here) for a file about 14% larger; 6-9 for the
     smallest files."""
-    if not isinstance(img, Image):
-        raise RenderError(f"save_png needs an Image, not {type(img).__name__}.")
+    if not isinstance(img, IMAGE):
+        raise RenderTypeError(f"save_png needs an Image, not {type(img).__name__}.")
     return png.write(img.data, path, compress_level)

@@ -74,7 +74,7 @@ def test_render_matches_datashader_image(frame):
                     cmap=colorcet.fire, how="eq_hist")
     diff = np.abs(img.data.view(np.uint8).astype(int) - ref.data.view(np.uint8).astype(int))
     assert diff.max() <= 1
-    assert img.attrs["backend"] in ("cpu", "gpu")
+    assert gr.info()["last_used"] in ("cpu", "gpu")
 
 
 def test_render_geo_projects_lon_lat(rng, backend):

@@ -419,8 +419,13 @@ def test_skip_bad_rows_counts_them(tmp_path, capsys):
 def test_empty_and_missing(tmp_path):
     p = tmp_path / "empty.csv"
     p.write_text("x,y\n")
+    # with both ranges given an empty source is an empty aggregate (datashader's rule for frames)
+    empty = ds.Canvas(10, 10, x_range=(0, 1), y_range=(0, 1)).points(str(p), "x", "y")
+    assert empty.shape == (10, 10) and int(empty.values.sum()) == 0
     with pytest.raises(RenderError, match="no rows"):
-        ds.Canvas(10, 10, x_range=(0, 1), y_range=(0, 1)).points(str(p), "x", "y")
+        ds.Canvas(10, 10).points(str(p), "x", "y")
+    with pytest.raises(RenderError, match="no rows"):   # render (and the CLI) still say so
+        ds.render(str(p), "x", "y", x_range=(0, 1), y_range=(0, 1))
     with pytest.raises(RenderError, match="column 'z' not found"):
         ds.Canvas(10, 10).points(_bad_csv(tmp_path, bad_lines=()), "x", "z")
 

@@ -18,7 +18,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from .. import by, count, mean
+    from .. import by, count, info, mean
     from ..demo import make_frame
     from ..files import make_folder
     from ..render import render
@@ -38,5 +38,5 @@ def run(args) -> int:
         path = os.path.join(args.out_dir, name)
         save_png(img, path)
         print(f"{agg!r:>16} -> {os.path.abspath(path)} ({time.perf_counter() - t:.2f} s, "
-              f"{img.attrs['backend']} backend)")
+              f"{info()['last_used']} backend)")
     return 0

@@ -52,7 +52,7 @@ def run(args) -> int:
     if not args.quiet:
         for note in grid.attrs.get("notes", []):
             print(f"note: {note}", file=sys.stderr)
-        print(f"wrote {out} ({args.width}x{args.height}, {grid.attrs['backend']} backend, "
+        print(f"wrote {out} ({args.width}x{args.height}, {grid.backend} backend, "
               f"{time.perf_counter() - t0:.2f} s)")
     if prof is not None:
         print(prof.report())

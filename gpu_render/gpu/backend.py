@@ -89,7 +89,7 @@ class GPUBackend(Backend):
         return np.ascontiguousarray(array)
 
     def new_partial(self, plan):
-        return [P.new_planes(g.kind, 1, plan.slots(g), self.xp) for g in plan.groups]
+        return [P.new_planes(g.kind, 1, plan.slots(g), self.xp, g.n) for g in plan.groups]
 
     def stage(self, cols):
         """Start the asynchronous copy of a host chunk to the device (called by the pipeline in
@@ -238,6 +238,10 @@ class GPUBackend(Backend):
         launch = (blocks, K.TPB)
         updates = []
         for g, planes, temp in zip(plan.groups, partial, temps):
+            if g.kind == P.RANKED:   # array code over the rows' pixels, no kernel
+                from .. import ranked
+                ranked.append(plan, g, planes, dev, row0, xp)
+                continue
             row = {k: v[0] for k, v in planes.items()}
             cats = dev[g.cat] if g.cat is not None else self._no_cats
             vals = dev[g.column] if g.column is not None else self._no_vals
