@@ -19,7 +19,7 @@ import numpy as np
 
 from . import files
 from .errors import RenderError
-from .table import Table
+from .table import Table, not_numeric
 
 MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14
@@ -103,11 +103,33 @@ def to_numeric(name, arr, pool=None) -> np.ndarray:
             arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return _view(arr)
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
-        arr = pc.cast(arr, pa.float64(), memory_pool=pool)
+        # unsafe: integers beyond 2**53 round to the nearest float64, as pandas' astype does
+        arr = pc.cast(arr, pa.float64(), safe=False, memory_pool=pool)
         if arr.null_count:
             arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return _view(arr)
-    raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
+    if pa.types.is_dictionary(t) and _is_number(t.value_type):   # e.g. a Categorical of floats
+        return to_numeric(name, arr.dictionary_decode(), pool)
+    raise not_numeric(name, _held(t))
+
+
+def _is_number(t) -> bool:
+    import pyarrow as pa
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+
+
+def _held(t) -> str:
+    """What a non-numeric Arrow column of type ``t`` holds, in words."""
+    import pyarrow as pa
+    if pa.types.is_timestamp(t):
+        return f"{'timezone-aware ' if t.tz else ''}datetimes, {t}"
+    if pa.types.is_date(t) or pa.types.is_time(t):
+        return f"datetimes, {t}"
+    if pa.types.is_duration(t):
+        return f"durations, {t}"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return f"text, {t}"
+    return str(t)
 
 
 def _view(arr) -> np.ndarray:
@@ -280,6 +302,8 @@ class FileTable(Table):
         """The numpy dtype ``name`` is read as."""
         import pyarrow as pa
         t = self.schema.field(name).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
         if t == pa.float32() or t == pa.float16():
             return np.dtype(np.float32)
         return np.dtype(np.float64)
