@@ -24,32 +24,35 @@ def as_numeric(name: str, arr) -> np.ndarray:
         return arr
     if arr.dtype.kind in "iubf":
         return arr.astype(np.float64)   # integers beyond 2**53 round, as pandas' astype does
-    raise not_numeric(name, _held(arr))
+    raise not_numeric(name, *_held(arr))
 
 
-def not_numeric(name: str, held: str) -> RenderError:
-    """The one sentence for a column that cannot be aggregated as numbers (``held``: what it holds)."""
-    hint = ""
-    if "datetimes" in held or "durations" in held:
-        since = "time since 1970" if "datetimes" in held else "duration"
-        hint = f" (convert them first, e.g. with series.astype('int64'): the {since} in the column's unit)"
+def not_numeric(name: str, held: str, as_int: str | None = None) -> RenderError:
+    """The one sentence for a column that cannot be aggregated as numbers: ``held`` says what it
+    holds; ``as_int``, what its values are as integers (times and durations), for the hint."""
+    hint = f" (convert them first, e.g. with series.astype('int64'): the {as_int} in the column's unit)" \
+        if as_int else ""
     return RenderError(f"column {name!r} is not numeric (it holds {held}); x, y and value columns "
                        f"must be numbers{hint}.")
 
 
-def _held(arr: np.ndarray) -> str:
-    """What a non-numeric numpy column holds, in words."""
+SINCE_1970, DURATION = "time since 1970", "duration"
+
+
+def _held(arr: np.ndarray) -> tuple:
+    """(what a non-numeric numpy column holds, in words; ``not_numeric``'s ``as_int``)."""
     kind = arr.dtype.kind
     if kind == "M":
-        return f"datetimes, {arr.dtype}"
+        return f"dates and times, {arr.dtype}", SINCE_1970
     if kind == "m":
-        return f"durations, {arr.dtype}"
+        return f"durations, {arr.dtype}", DURATION
     if kind == "O":
         values = [v for v in arr.flat if not _missing(v)]
         if values and all(isinstance(v, datetime.datetime) for v in values):   # pandas Timestamps too
-            return "timezone-aware datetimes" if values[0].tzinfo is not None else "datetimes"
-        return "text or mixed values"
-    return {"U": "text", "S": "bytes"}.get(kind, str(arr.dtype))
+            aware = "timezone-aware " if values[0].tzinfo is not None else ""
+            return f"{aware}dates and times", SINCE_1970
+        return "text or mixed values", None
+    return {"U": "text", "S": "bytes"}.get(kind, str(arr.dtype)), None
 
 
 def _missing(v) -> bool:
