@@ -492,12 +492,14 @@ class FileTable(Table):
         """A block parsed on one thread, quoted values allowed to span lines: its rows (with
         ``skip_bad_rows``, those whose numbers all parse), or one error naming the line."""
         import pyarrow as pa
+        bad0 = self.bad_rows
         try:
             return self._parse(body, columns, numeric, line0)
         except pa.ArrowInvalid as exc:
             raw = str(exc).strip() or type(exc).__name__
         msg = raw.splitlines()[0]
         if self.skip_bad_rows and "conversion error" in msg:
+            self.bad_rows = bad0   # (rows the failed parse skipped are skipped again)
             return self._salvage(body, line0, columns, numeric)
         m = re.search(r"Row #(\d+)", msg)
         line = line0 + int(m.group(1)) - 1 if m else None
