@@ -144,7 +144,7 @@ def _collect(lazy, columns):
     """A polars LazyFrame collected (polars' own ``.collect()``) with only ``columns`` selected,
     so the query computes and reads no others."""
     require_columns(columns, lazy.collect_schema().names(), "polars LazyFrame")
-    return lazy.select(list(dict.fromkeys(columns))).collect()
+    return lazy.select(list(dict.fromkeys(columns))).collect() if columns else lazy.collect()
 
 
 _ADAPTERS = {"pandas": PandasTable, "polars": PolarsTable, "pyarrow": ArrowTable}
