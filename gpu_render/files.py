@@ -49,9 +49,8 @@ def schema_names(path: str, fmt: str) -> list:
     if fmt == "Arrow IPC":
         with pa.memory_map(path) as src:
             return pa.ipc.open_file(src).schema.names
-    import pyarrow.csv as pcsv
-    with pcsv.open_csv(path) as reader:
-        return reader.schema.names
+    from .csvtext import schema
+    return schema(path).names
 
 
 def _umask() -> int:

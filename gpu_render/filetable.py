@@ -17,9 +17,9 @@ import re
 
 import numpy as np
 
-from . import files
+from . import csvtext, files
 from .errors import RenderError
-from .table import Table
+from .table import DURATION, SINCE_1970, Table, not_numeric
 
 MAX_CHUNK_ROWS = 1 << 22
 MIN_CHUNK_ROWS = 1 << 14
@@ -103,11 +103,35 @@ def to_numeric(name, arr, pool=None) -> np.ndarray:
             arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return _view(arr)
     if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t):
-        arr = pc.cast(arr, pa.float64(), memory_pool=pool)
+        # unsafe: integers beyond 2**53 round to the nearest float64, as pandas' astype does
+        arr = pc.cast(arr, pa.float64(), safe=False, memory_pool=pool)
         if arr.null_count:
             arr = pc.coalesce(arr, pa.scalar(float("nan"), arr.type), memory_pool=pool)
         return _view(arr)
-    raise RenderError(f"column {name!r} has type {t}, but x, y and value columns must be numeric.")
+    if pa.types.is_dictionary(t) and _is_number(t.value_type):   # e.g. a Categorical of floats
+        return to_numeric(name, arr.dictionary_decode(), pool)
+    raise not_numeric(name, *_held(t))
+
+
+def _is_number(t) -> bool:
+    import pyarrow as pa
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t)
+
+
+def _held(t) -> tuple:
+    """(what a non-numeric Arrow column of type ``t`` holds, in words; ``not_numeric``'s ``as_int``)."""
+    import pyarrow as pa
+    if pa.types.is_timestamp(t):
+        return f"{'timezone-aware ' if t.tz else ''}dates and times, {t}", SINCE_1970
+    if pa.types.is_date(t):
+        return f"dates, {t}", SINCE_1970
+    if pa.types.is_time(t):
+        return f"times of day, {t}", "time since midnight"
+    if pa.types.is_duration(t):
+        return f"durations, {t}", DURATION
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return f"text, {t}", None
+    return str(t), None
 
 
 def _view(arr) -> np.ndarray:
@@ -239,18 +263,11 @@ class FileTable(Table):
         self.require(columns)
 
     def _open_csv(self, columns):
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-        sniff = pcsv.ParseOptions(invalid_row_handler=lambda row: "skip")   # bad rows: when read
-        with pa.input_stream(self.path, compression="detect") as src, \
-                pcsv.open_csv(src, parse_options=sniff) as reader:
-            self.schema = reader.schema
+        sample, _ = csvtext.head(self.path)
+        self.schema = csvtext.infer_schema(sample)
         self.names = list(self.schema.names)
         self.require(columns)
-        with pa.input_stream(self.path, compression="detect") as src:
-            sample = src.read(1 << 20)
-        lines = sample.count(b"\n")
-        self.row_bytes = max(8.0, len(sample) / max(lines, 1))
+        self.row_bytes = max(8.0, len(sample) / max(sample.count(b"\n"), 1))
         self.compressed = self.path.lower().endswith(".gz")
 
     # ---- sizes -----------------------------------------------------------------------------
@@ -280,6 +297,8 @@ class FileTable(Table):
         """The numpy dtype ``name`` is read as."""
         import pyarrow as pa
         t = self.schema.field(name).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
         if t == pa.float32() or t == pa.float16():
             return np.dtype(np.float32)
         return np.dtype(np.float64)
@@ -347,20 +366,27 @@ class FileTable(Table):
         if hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)
 
-    def _csv_options(self, columns, numeric, threads=True, as_text=()):
+    def _csv_options(self, columns, numeric, exact=False, as_text=()):
+        """read_csv's options: ``numeric`` columns as float64 (``as_text`` ones as raw bytes);
+        ``exact``: on one thread, quoted values allowed to span lines (slow, but it loses no row).
+        With ``skip_bad_rows``, a bad row is counted and skipped, unless it spans lines: a quote
+        that is never closed swallows the lines after it, which must not be lost unsaid."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
         def on_bad_row(row):
+            if "\n" in row.text or "\r" in row.text:
+                self._runaway = (row.number, row.text.count("\n"))
+                return "error"
             self.bad_rows += 1
             return "skip"
 
-        types = {c: (pa.string() if c in as_text else pa.float64() if c in numeric
+        types = {c: (pa.binary() if c in as_text else pa.float64() if c in numeric
                      else self.schema.field(c).type) for c in columns}
-        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=threads and self.threads,
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=self.threads and not exact,
                                                   block_size=self._parse_block),
                     parse_options=pcsv.ParseOptions(
-                        invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
+                        newlines_in_values=exact, invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
                     convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,
                                                         strings_can_be_null=True))
 
@@ -402,59 +428,116 @@ class FileTable(Table):
                 del view, buf
 
     def _batches_csv(self, columns, chunk_rows, numeric):
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
         self.bad_rows = 0
         from .prefetch import prefetch
         block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), CSV_BLOCK))
         # read_csv parses its sub-blocks in parallel and returns a batch for each: one per core
         # keeps all cores busy with chunks big enough to aggregate without joining them
         self._parse_block = max(1 << 20, block // max(1, os.cpu_count() or 1))
-        opts = self._csv_options(columns, numeric)
-        rows = 0   # data rows before this block, read or skipped: the line of a bad row follows
+        line0 = 2   # the file's line of a block's first line (blank blocks, never parsed, uncounted)
         for body in prefetch(self._csv_blocks(block), depth=1):   # the next block is read meanwhile
-            line0 = 2 + rows + self.bad_rows   # (blank lines, which pyarrow ignores, are not counted)
-            try:
-                table = pcsv.read_csv(pa.BufferReader(body), memory_pool=self.pool, **opts)
-            except pa.ArrowInvalid as exc:
-                table = self._bad_block(exc, line0, body, columns, numeric)
+            ends, lines = csvtext.count_lines(body)
+            table = self._read_block(body, line0, lines, columns, numeric)
+            line0 += ends
             del body
             # read_csv returns one small batch per internal 1 MB block: one chunk per block instead
-            rows += table.num_rows
             for batch in table.to_batches():
                 if batch.num_rows:
                     yield batch
 
-    def _bad_block(self, exc, line0, body, columns, numeric):
-        """A block pyarrow could not read: salvage its good rows (skip_bad_rows) or fail naming
-        the line, found by re-reading the block single-threaded."""
+    def _read_block(self, body, line0, lines, columns, numeric):
+        """A block of ``lines`` whole lines as a table in which every data line became a row or a
+        counted bad row. pyarrow's parallel parse is tried first; when it fails, or its rows and
+        bad rows do not add up to the block's data lines (its parallel parser can lose rows without
+        a word, e.g. after a quote that is never closed; a quoted value spanning lines makes one
+        row of several lines), the block is parsed again exactly, which names any bad line."""
         import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.csv as pcsv
-        msg = _first_line(exc)
-        conversion = "conversion error" in msg
-        if self.skip_bad_rows and conversion:
-            bad = list(numeric)
-            table = pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, as_text=bad))
-            keep = None
-            for c in bad:
-                col = table.column(c)
-                ok = pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _NUMBER))
-                keep = ok if keep is None else pc.and_(keep, ok)
-            keep = pc.fill_null(keep, True)
-            self.bad_rows += table.num_rows - pc.sum(keep).as_py()
-            table = table.filter(keep)
-            return pa.table({c: table.column(c).cast(pa.float64()) if c in bad else table.column(c)
-                             for c in table.column_names})
+        if self.skip_bad_rows:   # pyarrow cannot hand a non-UTF-8 bad row to its callback
+            body, dropped, _ = csvtext.utf8_lines(body)
+            self.bad_rows += dropped
+            lines -= dropped
+        bad0 = self.bad_rows
         try:
-            pcsv.read_csv(pa.BufferReader(body), **self._csv_options(columns, numeric, threads=False))
-        except pa.ArrowInvalid as exc2:
-            msg = _first_line(exc2)
+            table = self._parse(body, columns, numeric)
+            got = table.num_rows + self.bad_rows - bad0
+            if got == lines or got == csvtext.data_lines(body):
+                return table
+        except pa.ArrowInvalid:
+            pass
+        self.bad_rows = bad0
+        return self._read_exactly(body, line0, columns, numeric)
+
+    def _parse(self, body, columns, numeric, line0=None, as_text=()):
+        """read_csv of one block, exactly when the file's line of its first line, ``line0``, is
+        given (a quote never closed then fails naming its line); a value longer than the parse
+        block (pyarrow: "straddling object") grows the block until it fits."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        bad0 = self.bad_rows
+        self._runaway = None
+        while True:
+            try:
+                return pcsv.read_csv(pa.BufferReader(body), memory_pool=self.pool,
+                                     **self._csv_options(columns, numeric, line0 is not None, as_text))
+            except pa.ArrowInvalid as exc:
+                if self._runaway is not None and line0 is not None:
+                    number, swallowed = self._runaway
+                    raise self._never_closed(line0 + number - 1, swallowed) from None
+                if "straddling" not in str(exc) or self._parse_block > body.size:
+                    raise
+                self.bad_rows = bad0
+                self._parse_block = min(4 * self._parse_block, body.size + 1)
+
+    def _read_exactly(self, body, line0, columns, numeric):
+        """A block parsed on one thread, quoted values allowed to span lines: its rows (with
+        ``skip_bad_rows``, those whose numbers all parse), or one error naming the line."""
+        import pyarrow as pa
+        bad0 = self.bad_rows
+        try:
+            return self._parse(body, columns, numeric, line0)
+        except pa.ArrowInvalid as exc:
+            raw = str(exc).strip() or type(exc).__name__
+        msg = raw.splitlines()[0]
+        if self.skip_bad_rows and "conversion error" in msg:
+            self.bad_rows = bad0   # (rows the failed parse skipped are skipped again)
+            return self._salvage(body, line0, columns, numeric)
         m = re.search(r"Row #(\d+)", msg)
+        line = line0 + int(m.group(1)) - 1 if m else None
         if m:
-            msg = msg.replace(m.group(0), f"line {line0 + int(m.group(1)) - 1}")
+            msg = msg.replace(m.group(0), f"line {line}")
+        if line is not None and "Expected" in msg and len(raw.splitlines()) > 1:
+            raise self._never_closed(line)   # (pyarrow's message shows only the start of the row)
         hint = " (skip_bad_rows=True / --skip-bad-rows skips such rows)"
         raise RenderError(f"could not read {self.path} as CSV: {_name_columns(msg, self.names)}{hint}") from None
+
+    def _never_closed(self, line, swallowed=None):
+        lines = f"the {swallowed:,} line(s)" if swallowed else "the lines"
+        return RenderError(f"could not read {self.path} as CSV: line {line} opens a quoted value that is "
+                           f"never closed, which swallows {lines} after it; close the quote (skipping "
+                           "that row would lose those lines).")
+
+    def _salvage(self, body, line0, columns, numeric):
+        """skip_bad_rows: the rows of a block whose numeric cells all parse as numbers (pyarrow
+        fails a whole block on one bad value), the others counted as bad rows."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        bad = list(numeric)
+        table = self._parse(body, columns, numeric, line0, as_text=bad)
+        keep = None
+        for c in bad:
+            col = table.column(c)
+            ok = pc.or_kleene(pc.is_null(col), pc.match_substring_regex(col, _NUMBER))
+            keep = ok if keep is None else pc.and_(keep, ok)
+        keep = pc.fill_null(keep, True)
+        for c in bad:   # a bad cell holding line ends: a quote opened there swallowed later lines
+            spans = pc.and_(pc.invert(keep), pc.match_substring(table.column(c), "\n"))
+            if pc.any(spans).as_py():
+                row = pc.index(spans, True).as_py()
+                raise self._never_closed(line0 + row, table.column(c)[row].as_py().count(b"\n"))
+        self.bad_rows += table.num_rows - pc.sum(keep).as_py()
+        table = table.filter(keep)
+        return pa.table({c: table.column(c).cast(pa.float64()) if c in bad else table.column(c)
+                         for c in table.column_names})
 
     # ---- the Table interface ----------------------------------------------------------------
     def chunk_rows_for(self, budget_bytes, n_columns):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import RenderError
-from .table import Table, categorize
+from .table import Table, categorize, require_columns
 
 class DictTable(Table):
     kind = "dict of arrays"
@@ -98,13 +98,13 @@ class ArrowTable(Table):
         if pa.types.is_null(col.type):  # e.g. a CSV column with no values at all
             return np.full(len(col), np.nan)
         if pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or pa.types.is_boolean(col.type):
-            if col.null_count:
-                col = col.cast(pa.float64())
+            if col.null_count:   # (unsafe: integers beyond 2**53 round, as pandas' astype does)
+                col = col.cast(pa.float64(), safe=False)
             return col.to_numpy()
         if pa.types.is_dictionary(col.type):
             return col
         if pa.types.is_decimal(col.type):
-            return col.cast(pa.float64()).to_numpy()
+            return col.cast(pa.float64(), safe=False).to_numpy()
         return col.to_numpy()
 
     def categorical(self, name):
@@ -119,6 +119,32 @@ class ArrowTable(Table):
         return categorize(name, self._column(name))
 
 
+
+
+def check_arrays(data: dict) -> None:
+    """A dict of arrays must hold 1-D columns of one length: the kernels read every column up to
+    the table's length, so a shorter one would be read out of bounds."""
+    shapes = {}
+    for name, col in data.items():
+        shape = col.shape if hasattr(col, "shape") else np.shape(col)
+        if len(shape) != 1:
+            what = (f"a single value ({type(col).__name__}), not an array; pass one value per point, "
+                    "e.g. [value]" if not shape else
+                    f"a {len(shape)}-D array of shape {tuple(shape)}; pass 1-D arrays, one value per "
+                    "point (e.g. arr.ravel())")
+            raise RenderError(f"column {name!r} of the dict of arrays is {what}.")
+        shapes[name] = int(shape[0])
+    if len(set(shapes.values())) > 1:
+        shown = ", ".join(f"{name!r} has {n:,}" for name, n in shapes.items())
+        raise RenderError(f"the columns of the dict of arrays differ in length ({shown} values); "
+                          "every column must have one value per point.")
+
+
+def _collect(lazy, columns):
+    """A polars LazyFrame collected (polars' own ``.collect()``) with only ``columns`` selected,
+    so the query computes and reads no others."""
+    require_columns(columns, lazy.collect_schema().names(), "polars LazyFrame")
+    return lazy.select(list(dict.fromkeys(columns))).collect() if columns else lazy.collect()
 
 
 _ADAPTERS = {"pandas": PandasTable, "polars": PolarsTable, "pyarrow": ArrowTable}
@@ -138,16 +164,19 @@ def _device_adapter(root):
     return getattr(device_sources, _DEVICE_ADAPTERS[root])
 
 
-def memory_table(source) -> Table:
+def memory_table(source, columns=()) -> Table:
     """The table of an in-memory source (a dict of arrays, pandas, polars, pyarrow, cuDF, a dict
-    of CuPy arrays); one clear error for anything else."""
+    of CuPy arrays) whose ``columns`` will be read; one clear error for anything else."""
     if isinstance(source, dict):
+        check_arrays(source)
         device = _device_adapter(_root(next(iter(source.values())))) if source else None
         return device(source) if device is not None else DictTable(source)
     device = _device_adapter(_root(source))
     if device is not None:
         return device(source)
     root = _root(source)
+    if root == "polars" and hasattr(source, "collect"):   # a LazyFrame: a query, run here
+        source = _collect(source, columns)
     factory = _ADAPTERS.get(root)
     if factory is None or not hasattr(source, "columns" if root != "pyarrow" else "column_names"):
         raise RenderError(

@@ -56,10 +56,23 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
         else:
             empty = not _has_data(result.data)
     if empty:
-        vp = job.plan.viewport
-        raise RenderError(f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
-                          f"y_range={vp.y_range}; nothing to draw.")
+        raise RenderError(_nothing_to_draw(job))
     return result
+
+
+def _nothing_to_draw(job) -> str:
+    """Why an aggregate is empty: a value column without a finite value (found by a pass over
+    that column, or Parquet statistics), else no row inside the ranges."""
+    import math
+    for col in job.plan.value_columns():
+        found, _ = job.table.ranges({col: False}, job.backend)
+        lo, hi = found[col]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return (f"column {col!r} has no finite values in any of the {job.rows:,} rows (all are "
+                    "null, NaN or infinite); nothing to draw.")
+    vp = job.plan.viewport
+    return (f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
+            f"y_range={vp.y_range}; nothing to draw.")
 
 
 def _has_data(data):

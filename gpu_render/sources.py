@@ -63,7 +63,7 @@ def open_table(source, columns: list, backend=None, scheduler=None, *, skip_bad_
         from .distributed import DaskTable
         table = DaskTable(source)
     else:
-        table = memory_table(source)
+        table = memory_table(source, columns)
     table.require(columns)
     return table.on(scheduler)
 

@@ -8,6 +8,8 @@ integer codes (labels from ``categories``). Tables of each kind live apart: in-m
 """
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 
 from .errors import RenderError
@@ -20,13 +22,45 @@ def as_numeric(name: str, arr) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype in _FLOATS:
         return arr
-    if arr.dtype.kind in "iub":
-        return arr.astype(np.float64)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float64)
-    held = {"O": "text or mixed values", "U": "text", "S": "bytes", "M": "dates", "m": "durations"}
-    raise RenderError(f"column {name!r} is not numeric (it holds {held.get(arr.dtype.kind, arr.dtype)}); "
-                      "x, y and value columns must be numbers.")
+    if arr.dtype.kind in "iubf":
+        return arr.astype(np.float64)   # integers beyond 2**53 round, as pandas' astype does
+    raise not_numeric(name, *_held(arr))
+
+
+def not_numeric(name: str, held: str, as_int: str | None = None) -> RenderError:
+    """The one sentence for a column that cannot be aggregated as numbers: ``held`` says what it
+    holds; ``as_int``, what its values are as integers (times and durations), for the hint."""
+    hint = f" (convert them first, e.g. with series.astype('int64'): the {as_int} in the column's unit)" \
+        if as_int else ""
+    return RenderError(f"column {name!r} is not numeric (it holds {held}); x, y and value columns "
+                       f"must be numbers{hint}.")
+
+
+SINCE_1970, DURATION = "time since 1970", "duration"
+
+
+def _held(arr: np.ndarray) -> tuple:
+    """(what a non-numeric numpy column holds, in words; ``not_numeric``'s ``as_int``)."""
+    kind = arr.dtype.kind
+    if kind == "M":
+        return f"dates and times, {arr.dtype}", SINCE_1970
+    if kind == "m":
+        return f"durations, {arr.dtype}", DURATION
+    if kind == "O":
+        values = [v for v in arr.flat if not _missing(v)]
+        if values and all(isinstance(v, datetime.datetime) for v in values):   # pandas Timestamps too
+            aware = "timezone-aware " if values[0].tzinfo is not None else ""
+            return f"{aware}dates and times", SINCE_1970
+        return "text or mixed values", None
+    return {"U": "text", "S": "bytes"}.get(kind, str(arr.dtype)), None
+
+
+def _missing(v) -> bool:
+    """None, NaN, NaT or pandas.NA."""
+    try:
+        return v is None or not bool(v == v)
+    except (TypeError, ValueError):   # pandas.NA has no truth value
+        return True
 
 
 def categorize(name: str, arr):
@@ -49,6 +83,14 @@ def categorize(name: str, arr):
         return codes, labels
     labels, codes = np.unique(arr, return_inverse=True)
     return codes.astype(np.int32).ravel(), labels.tolist()
+
+
+def require_columns(columns, names, kind):
+    """Fail naming the first of ``columns`` missing from ``names`` (the columns of a ``kind``)."""
+    for c in columns:
+        if c not in names:
+            shown = ", ".join(map(repr, list(names)[:12]))
+            raise RenderError(f"column {c!r} not found in the {kind}; its columns are {shown}.")
 
 
 class Table:
@@ -106,10 +148,7 @@ class Table:
         return self.num_rows == 0
 
     def require(self, columns):
-        for c in columns:
-            if c not in self.names:
-                shown = ", ".join(map(repr, list(self.names)[:12]))
-                raise RenderError(f"column {c!r} not found in the {self.kind}; its columns are {shown}.")
+        require_columns(columns, self.names, self.kind)
 
     @property
     def num_rows(self):

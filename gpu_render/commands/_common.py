@@ -22,7 +22,7 @@ def positive_int(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {n}")
     return n
