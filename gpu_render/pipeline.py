@@ -26,7 +26,7 @@ from .filetable import narrow
 from .memory import fmt_bytes
 from .plan import AggPlan, make_plan, required_bytes
 from .prefetch import prefetch
-from .reductions import Reduction, count, summary
+from .reductions import Reduction, coerce, count, summary
 from .sources import open_table
 from .stages import NO_PROFILE
 from .table import Table
@@ -67,6 +67,7 @@ def aggregate_piece(plan: AggPlan, backend, columns: dict, row0: int):
 
 
 def _named(agg):
+    agg = coerce(agg)
     if agg is None:
         return {None: count()}, False
     if isinstance(agg, summary):

@@ -58,7 +58,7 @@ def make_plan(viewport: Viewport, x: str, y: str, named: dict, categories: dict)
     groups = []
     outputs = []
     for name, red in named.items():
-        kind, col, cat = red.kind, red.column, red.cat_column
+        kind, col, cat = red.kind, red.value_column, red.cat_column
         family = "valued" if kind in _VALUED else kind
         key = (family, col, cat)
         ncat = len(categories[cat]) if cat is not None else 1

@@ -29,6 +29,11 @@ class Reduction:
         return None
 
     @property
+    def value_column(self) -> str | None:
+        """The column whose values the kernels read (``column``, except for ``by``)."""
+        return self.column
+
+    @property
     def inner(self) -> "Reduction":
         return self
 
@@ -171,13 +176,17 @@ class by(Reduction):
             raise RenderError(f"by() takes a single reduction such as count() or mean('v'), got {reduction!r}.")
         self._cat = cat_column
         self.reduction = reduction
-        self.column = reduction.column
+        self.column = cat_column   # datashader's by(c).column is c
         self.kind = reduction.kind
         self.dtype = reduction.dtype
 
     @property
     def cat_column(self):
         return self._cat
+
+    @property
+    def value_column(self):
+        return self.reduction.value_column
 
     @property
     def inner(self):
@@ -214,6 +223,37 @@ class summary:
             if not isinstance(red, Reduction):
                 raise RenderError(f"summary() value {name!r} is not a reduction: {red!r}.")
         self.reductions = reductions
+
+
+def coerce(agg):
+    """``agg`` as one of gpu-render's reductions (or ``summary``): ours pass through, datashader's
+    own (``datashader.reductions.count()``, ``by``, ``count_cat``, ``summary``, ...) are converted
+    to the equal reduction here, recognised by their module without importing datashader.
+    Anything else raises ``RenderError``."""
+    if agg is None or isinstance(agg, (Reduction, summary)):
+        return agg
+    kind = type(agg)
+    if not kind.__module__.startswith("datashader."):
+        raise RenderError(f"agg must be a reduction such as count() or mean('value'), got {agg!r}.")
+    return _from_datashader(agg, kind.__name__)
+
+
+def _from_datashader(agg, name):
+    if name == "summary":
+        return summary(**{k: coerce(v) for k, v in zip(agg.keys, agg.values)})
+    if name in ("by", "count_cat"):
+        return by(_categorizer(agg.categorizer), coerce(agg.reduction))
+    if name in NAMES:
+        return NAMES[name](agg.column)
+    raise RenderError(f"datashader's {name} reduction is not supported by gpu-render; "
+                      f"use one of {', '.join(NAMES)}, by, count_cat or summary.")
+
+
+def _categorizer(cat):
+    """A datashader categorizer (``category_codes`` of a column) as a category column name."""
+    if type(cat).__name__ == "category_codes":
+        return cat.column
+    raise RenderError(f"datashader's {type(cat).__name__} categorizer is not supported by gpu-render.")
 
 
 NAMES = {

@@ -73,8 +73,9 @@ def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y
     """``render``'s work on bare arrays (no xarray, so the command line does not import it):
     (uint32 RGBA pixels, the aggregate's ``pipeline.Grid``)."""
     from . import shading
-    from .reductions import summary
+    from .reductions import coerce, summary
 
+    agg = coerce(agg)
     if isinstance(agg, summary):
         raise RenderError("render takes one reduction, not a summary; use Canvas.points for several.")
     kwargs = dict(shade_kwargs or {}, how=how)

@@ -182,13 +182,13 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     from .canvas import Canvas
     from .colormaps import resolve_cmap
     from .plan import make_plan, required_bytes
-    from .reductions import Reduction, count
+    from .reductions import Reduction, coerce, count
     from .sources import MercatorTable
 
     min_zoom, max_zoom = check_zoom(min_zoom), check_zoom(max_zoom)
     if min_zoom > max_zoom:
         raise RenderError(f"min_zoom ({min_zoom}) must not exceed max_zoom ({max_zoom}).")
-    agg = count() if agg is None else agg
+    agg = count() if agg is None else coerce(agg)
     if not isinstance(agg, Reduction) or agg.cat_column is not None:
         raise RenderError(f"tiles need one reduction such as count() or mean('v'), got {agg!r}.")
     if how not in ("eq_hist", "log", "cbrt", "linear"):
