@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
            "std", "var", "first", "last", "count_cat", "by", "summary", "info", "render",
-           "transfer_functions", "tf", "utils", "profile", "Profile"]
+           "transfer_functions", "tf", "utils", "profile", "Profile", "show"]
 
 
 def info() -> dict:
@@ -31,6 +31,9 @@ def __getattr__(name):
     if name in ("profile", "Profile"):
         from . import profiling
         return getattr(profiling, name)
+    if name == "show":
+        from .notebook import show
+        return show
     if name == "utils":
         return importlib.import_module(".utils", __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")
