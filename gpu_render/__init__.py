@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
            "std", "var", "first", "last", "count_cat", "by", "summary", "where", "max_n", "min_n",
            "first_n", "last_n", "info", "render",
-           "transfer_functions", "tf", "utils", "colors", "profile", "Profile"]
+           "transfer_functions", "tf", "utils", "colors", "profile", "Profile", "show"]
 
 
 def info() -> dict:
@@ -32,6 +32,9 @@ def __getattr__(name):
     if name in ("profile", "Profile"):
         from . import profiling
         return getattr(profiling, name)
+    if name == "show":
+        from .notebook import show
+        return show
     if name in ("utils", "colors"):
         return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'gpu_render' has no attribute {name!r}")

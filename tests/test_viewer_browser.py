@@ -4,7 +4,6 @@ Setup: ``apt-get install -y chromium`` and ``pip install playwright`` (never ``p
 the browser is Debian's). Skipped, with the reason, when either is missing.
 """
 import os
-import shutil
 import threading
 
 import numpy as np
@@ -12,9 +11,7 @@ import pytest
 
 import gpu_render as gr
 
-CHROMIUM = os.environ.get("GPU_RENDER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from browser_support import ARGS, CHROMIUM  # noqa: E402
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser test")
 if not os.path.exists(CHROMIUM):

@@ -1,0 +1,115 @@
+"""HoloViews' ``aggregate``, ``rasterize`` and ``datashade`` with point aggregation on gpu-render.
+
+The operations are subclasses of HoloViews' own and take the same parameters (``aggregator`` as
+a datashader reduction or a string, ``width``, ``height``, ``x_range``, ``y_range``, ``dynamic``,
+``streams``, ``pixel_ratio``, ...), plus ``backend`` ('auto', 'cpu' or 'gpu'). HoloViews builds
+a datashader ``Canvas`` and calls ``aggregate._apply_datashader`` with its ``points`` method;
+ours replaces that one call with gpu-render's ``Canvas.points`` over the same frame, ranges and
+reduction. Anything else (lines, areas, images, meshes, reductions or selectors gpu-render does
+not implement) takes HoloViews' own path, with one log note per reason.
+
+``activate()`` makes HoloViews' own ``rasterize``/``datashade`` (and so hvPlot's
+``rasterize=True``/``datashade=True``) aggregate points here until ``deactivate()``.
+"""
+from __future__ import annotations
+
+import logging
+
+import param
+from holoviews.operation import datashader as _hvds
+
+from .canvas import Canvas
+from .errors import RenderError
+from .reductions import coerce
+
+log = logging.getLogger(__name__)
+_noted: set[str] = set()
+
+# datashader's axis classes by name, as gpu-render's axis types
+_AXIS_TYPES = {"LinearAxis": "linear", "LogAxis": "log"}
+_BACKEND = dict(default="auto", objects=["auto", "cpu", "gpu"],
+                doc="Where gpu-render aggregates points: 'auto' (the GPU when usable), 'cpu', 'gpu'.")
+
+
+def _note_fallback(reason: str) -> None:
+    """Log, once per reason, that HoloViews' own aggregation is used."""
+    if reason not in _noted:
+        _noted.add(reason)
+        log.info("gpu_render.holoviews: %s; using HoloViews' own datashader aggregation.", reason)
+
+
+def _our_canvas(cvs_fn, agg_fn):
+    """(gpu-render ``Canvas``, reduction) equal to datashader's ``cvs_fn`` and ``agg_fn``, or
+    (None, why not) when gpu-render does not aggregate this."""
+    glyph = getattr(cvs_fn, "__name__", None)
+    if glyph != "points":
+        return None, f"the {glyph} glyph is not aggregated by gpu-render"
+    cvs = cvs_fn.__self__
+    axes = [_AXIS_TYPES.get(type(a).__name__) for a in (cvs.x_axis, cvs.y_axis)]
+    if None in axes:
+        return None, f"axis {type(cvs.x_axis).__name__}/{type(cvs.y_axis).__name__} is not supported"
+    try:
+        reduction = coerce(agg_fn)
+        canvas = Canvas(cvs.plot_width, cvs.plot_height, cvs.x_range, cvs.y_range, *axes)
+    except RenderError as exc:
+        return None, str(exc).rstrip(".")
+    return canvas, reduction
+
+
+class aggregate(_hvds.aggregate):
+    """HoloViews' ``aggregate``; points are aggregated by gpu-render (``backend``)."""
+
+    backend = param.Selector(**_BACKEND)
+
+    def _apply_datashader(self, dfdata, cvs_fn, agg_fn, x, y, agg_state):
+        canvas, reduction = _our_canvas(cvs_fn, agg_fn)
+        if canvas is None:
+            _note_fallback(reduction)
+            return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
+        agg = canvas.points(dfdata, x.name, y.name, reduction, backend=self.p.backend)
+        return self._apply_where_summary(dfdata, x.name, y.name, agg_fn, agg, agg_state)
+
+
+_OURS = {_hvds.aggregate: aggregate}
+
+
+class rasterize(_hvds.rasterize):
+    """HoloViews' ``rasterize``; elements it aggregates as points go through gpu-render."""
+
+    backend = param.Selector(**_BACKEND)
+    _transforms = [(predicate, _OURS.get(op, op)) for predicate, op in _hvds.rasterize._transforms]
+
+
+class datashade(rasterize, _hvds.datashade):
+    """HoloViews' ``datashade`` (rasterize, then shade) on gpu-render's ``rasterize``."""
+
+
+_saved: dict | None = None
+
+
+def activate() -> None:
+    """Make HoloViews' own ``aggregate``/``rasterize``/``datashade`` (the module names hvPlot
+    imports, and the point transforms of the classes already imported) use gpu-render."""
+    global _saved
+    if _saved is not None:
+        return
+    _saved = {"transforms": _hvds.rasterize._transforms,
+              "names": {n: getattr(_hvds, n) for n in ("aggregate", "rasterize", "datashade")}}
+    _hvds.rasterize._transforms = rasterize._transforms
+    _hvds.aggregate, _hvds.rasterize, _hvds.datashade = aggregate, rasterize, datashade
+
+
+def deactivate() -> None:
+    """Undo ``activate()``: HoloViews' operations aggregate with datashader again."""
+    global _saved
+    if _saved is None:
+        return
+    for name, op in _saved["names"].items():
+        setattr(_hvds, name, op)
+    _hvds.rasterize._transforms = _saved["transforms"]
+    _saved = None
+
+
+def active() -> bool:
+    """Whether ``activate()`` is in force."""
+    return _saved is not None
