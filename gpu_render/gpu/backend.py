@@ -217,7 +217,11 @@ class GPUBackend(Backend):
         so an out-of-memory error leaves the partial untouched and the chunk can be retried."""
         xp = self.xp
         put = np.array if self.simulated else xp.asarray   # the simulator writes arguments back
-        dev = {k: put(v) for k, v in columns.items()}
+        cats = {g.cat for g in plan.groups if g.cat is not None}
+        # category codes come as int8..int64 (pandas, Arrow, polars); all lie in [-1, ncat), so
+        # int32 holds them and every kernel is compiled for one code type
+        dev = {k: put(v).astype(np.int32, copy=False) if k in cats else put(v)
+               for k, v in columns.items()}
         params = xp.asarray(plan.viewport.params)
         temps = [P.new_planes(P.VAR, 1, plan.slots(g), xp) if g.kind == P.VAR else None
                  for g in plan.groups]
@@ -244,29 +248,37 @@ class GPUBackend(Backend):
             has_cats = g.cat is not None
             limit = K.SMEM_SLOTS if self.shared_slots is None else min(self.shared_slots, K.SMEM_SLOTS)
             shared = plan.group_size(g) <= limit
+            run = self._launch
             if g.kind in (P.COUNT, P.COUNT_VALID):
-                kern = K.count_shared if shared else K.count_global
-                kern[launch](*common, g.kind == P.COUNT_VALID, has_cats, row["cnt"])
+                kern = "count_shared" if shared else "count_global"
+                run(kern, launch, *common, g.kind == P.COUNT_VALID, has_cats, row["cnt"])
             elif g.kind == P.SUM:
-                kern = K.sum_shared if shared else K.sum_global
-                kern[launch](*common, has_cats, row["sum"], row["cnt"])
+                kern = "sum_shared" if shared else "sum_global"
+                run(kern, launch, *common, has_cats, row["sum"], row["cnt"])
             elif g.kind == P.VAR:
                 t = {k: v[0] for k, v in temp.items()}
-                kern = K.sum_shared if shared else K.sum_global
-                kern[launch](*common, has_cats, t["sum"], t["cnt"])
+                kern = "sum_shared" if shared else "sum_global"
+                run(kern, launch, *common, has_cats, t["sum"], t["cnt"])
                 with np.errstate(divide="ignore", invalid="ignore"):
                     mean = t["sum"] / t["cnt"]
-                K.m2_global[launch](*common, has_cats, mean, t["m2"])
+                run("m2_global", launch, *common, has_cats, mean, t["m2"])
                 updates.append((row, P.merge(P.VAR, row, t, xp)))
             elif g.kind in (P.MIN, P.MAX):
-                K.minmax_global[launch](*common, has_cats, g.kind == P.MAX, row["val"])
+                run("minmax_global", launch, *common, has_cats, g.kind == P.MAX, row["val"])
             else:
                 is_last = g.kind == P.LAST
-                K.rowpick_global[launch](*common, has_cats, np.int64(row0), is_last, row["row"])
-                K.rowvalue_global[launch](*common, has_cats, np.int64(row0), row["row"], row["val"])
+                run("rowpick_global", launch, *common, has_cats, np.int64(row0), is_last, row["row"])
+                run("rowvalue_global", launch, *common, has_cats, np.int64(row0), row["row"], row["val"])
         for row, new in updates:   # merged results computed first, written last
             for k, v in new.items():
                 row[k][...] = v
+
+    @staticmethod
+    def _launch(key, launch, *args):
+        """Run kernel ``key`` (``kernels.get``) on ``launch`` = (blocks, threads): the one place
+        every kernel starts (tests record the argument types here to compile them to PTX)."""
+        from . import kernels as K
+        K.get(key)[launch](*args)
 
 
 def _driver_missing():

@@ -254,3 +254,12 @@ def rowvalue_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row
                 k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
                 if k >= 0 and row[k] == row0 + i:
                     val[k] = vals[i]
+
+
+def get(key):
+    """The kernel named ``key`` (how the backend names what it launches)."""
+    return globals()[key]
+
+
+KERNELS = ("count_global", "count_shared", "sum_global", "sum_shared", "m2_global",
+           "minmax_global", "rowpick_global", "rowvalue_global")   # every kernel ``get`` names

@@ -143,6 +143,11 @@ def cudf_parquet_chunks(paths, columns, chunk_read_limit, pass_read_limit):
 
 
 def _current_device():
+    """The current CUDA device id, or None without CuPy or under Numba's CUDA simulator (where
+    CuPy may be installed but no driver answers)."""
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return None
     try:
         import cupy
     except ImportError:
