@@ -30,8 +30,9 @@ How they are shaped for the hardware:
   number per cell; ``rowvalue`` then writes the value of the row that won. Row order decides, not
   thread timing.
 
-Binning is datashader's: ``int(x*sx + tx)`` in float64 with the upper edge clamped, exactly as
-the CPU kernels (``cpu_fallback.kernels.bin_block``), so results match the CPU backend.
+Binning is datashader's: ``int(x*sx + tx)`` in float64 with the upper edge clamped, the product
+and sum rounded separately (``bin_index``: no fused multiply-add), exactly as the CPU kernels
+(``cpu_fallback.kernels.bin_block``), so results match the CPU backend.
 
 Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run on numba's simulator (one Python thread per
 CUDA thread), with a small block so tests stay quick.
@@ -48,6 +49,23 @@ TILE = TPB * ITEMS
 SMEM_SLOTS = 4096                       # cells a block-private shared histogram can hold (48 KB for sum)
 
 
+if SIMULATED:   # the simulator runs Python floats: a product and a sum are rounded apart
+    def _mul(a, b):
+        return a * b
+
+    def _add(a, b):
+        return a + b
+else:          # explicitly rounded: libNVVM would contract ``a*b + c`` into one fma
+    from numba.cuda.libdevice import dadd_rn as _add, dmul_rn as _mul
+
+
+@cuda.jit(device=True)
+def bin_index(v, scale, translate, n):
+    """datashader's ``int(v*scale + translate)``, upper edge clamped into pixel ``n - 1``; the
+    product and the sum are rounded separately (unfused), exactly as on the CPU."""
+    return min(np.int64(_add(_mul(v, scale), translate)), n - 1)
+
+
 @cuda.jit(device=True)
 def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
     """Output cell (pixel*ncat + category) of row ``i``, or -1 when the row is dropped."""
@@ -59,7 +77,7 @@ def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
         x = math.log10(x)
     if ylog:
         y = math.log10(y)
-    k = min(np.int64(y * p[2] + p[3]), h - 1) * w + min(np.int64(x * p[0] + p[1]), w - 1)
+    k = bin_index(y, p[2], p[3], h) * w + bin_index(x, p[0], p[1], w)
     if has_cats:
         c = np.int64(cats[i])
         if c < 0 or c >= ncat:
