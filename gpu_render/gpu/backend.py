@@ -212,11 +212,15 @@ class GPUBackend(Backend):
         if not self.simulated:
             self.xp.get_default_memory_pool().free_all_blocks()
 
+    def _device_copy(self, array):
+        """A device array of ``array``: device arrays as they are, host ones copied unpinned."""
+        return self.xp.asarray(array) if _on_device(array) else M.host_to_device(self.xp, array)
+
     def _alloc_piece(self, plan, columns):
         """Every device allocation of a chunk, done before any kernel writes into the partial,
         so an out-of-memory error leaves the partial untouched and the chunk can be retried."""
         xp = self.xp
-        put = np.array if self.simulated else xp.asarray   # the simulator writes arguments back
+        put = np.array if self.simulated else self._device_copy   # the simulator writes arguments back
         cats = {g.cat for g in plan.groups if g.cat is not None}
         # category codes come as int8..int64 (pandas, Arrow, polars); all lie in [-1, ncat), so
         # int32 holds them and every kernel is compiled for one code type
@@ -240,7 +244,12 @@ class GPUBackend(Backend):
         blocks = max(1, min(math.ceil(n / K.TILE), self.max_blocks))
         launch = (blocks, K.TPB)
         updates = []
-        for g, planes, temp in zip(plan.groups, partial, temps):
+        # var/std groups first: they allocate (cell means, merged planes) and write only their
+        # temporaries, so an out-of-memory error leaves the partial untouched for the retry;
+        # the other kernels allocate nothing, and the merged results are written last
+        order = sorted(range(len(plan.groups)), key=lambda i: plan.groups[i].kind != P.VAR)
+        for i in order:
+            g, planes, temp = plan.groups[i], partial[i], temps[i]
             row = {k: v[0] for k, v in planes.items()}
             cats = dev[g.cat] if g.cat is not None else self._no_cats
             vals = dev[g.column] if g.column is not None else self._no_vals
