@@ -32,7 +32,7 @@ GPU, GPU_REASON = B.probe("gpu", explicit=True)
 pytestmark = [pytest.mark.skipif(GPU is None, reason=f"GPU backend unavailable: {GPU_REASON}"),
               pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]
 
-ALL = dict(n=ds.count(), nv=ds.count("v"), a=ds.any(), s=ds.sum("v"), m=ds.mean("v"),
+ALL = dict(n=ds.count(), nv=ds.count("v"), nw=ds.count("w"), a=ds.any(), s=ds.sum("v"), m=ds.mean("v"),
            sd=ds.std("v"), lo=ds.min("v"), hi=ds.max("v"), f=ds.first("v"), la=ds.last("v"))
 CATS = dict(cc=ds.count_cat("c"), bm=ds.by("c", ds.mean("v")), bf=ds.by("c", ds.first("v")),
             bmax=ds.by("c", ds.max("v")))
@@ -44,10 +44,11 @@ def _frame(xy, v, codes, n=200, log=False, seed=3):
     c = pd.Categorical.from_codes(rng.integers(0, 3, n), ["a", "b", "c"])
     df = pd.DataFrame({"x": x.astype(xy[0]), "y": y.astype(xy[1]),
                        "v": (rng.normal(5, 2, n) * 10).astype(v), "c": c})
+    df["w"] = df["v"]   # a column only counted: the count_valid pass (count("v") joins v's var pass)
     if codes is not None:   # category codes of another width, as Arrow dictionaries give them
         import pyarrow as pa
         arr = pa.DictionaryArray.from_arrays(pa.array(c.codes.astype(codes)), pa.array(["a", "b", "c"]))
-        return pa.table({"x": df.x, "y": df.y, "v": df.v, "c": arr})
+        return pa.table({"x": df.x, "y": df.y, "v": df.v, "w": df.w, "c": arr})
     return df
 
 
@@ -116,7 +117,7 @@ def _write_table(out):
     rows = {}
     for cc, results in out.items():
         for r in results:
-            rows.setdefault((str(r["key"]), ptx.describe(r["args"])), {})[cc] = r
+            rows.setdefault((ptx.kernel_name(r["key"]), ptx.describe(r["args"])), {})[cc] = r
     for (key, sig), per in sorted(rows.items()):
         cells = " | ".join(f"{per[cc].get('registers', '-')} | {per[cc].get('smem', '-')}" for cc in ARCHS)
         lines.append(f"| `{key}` | `{sig}` | {cells} |")
@@ -142,7 +143,7 @@ def test_the_recorded_launches_cover_the_input_types(launches):
 def test_every_kernel_compiles_without_spills_or_local_memory(compiled, cc):
     bad = []
     for r in compiled[cc]:
-        name = f"{r['key']}({ptx.describe(r['args'])}) sm_{cc}"
+        name = f"{ptx.kernel_name(r['key'])}({ptx.describe(r['args'])}) sm_{cc}"
         if not r["ok"]:
             bad.append(f"{name}: does not compile: {r['report'][-800:]}")
         elif r["spill_stores"] or r["spill_loads"] or r["lmem"] or r["stack"] or r["ptx_local"]:

@@ -61,6 +61,12 @@ def describe(specs) -> str:
     return ", ".join(out)
 
 
+def kernel_name(key) -> str:
+    """``count (shared)`` for the kernel key ("count", True)."""
+    body, shared = key
+    return f"{body} (shared)" if shared else body
+
+
 def ptxas_path() -> str:
     try:
         import nvidia.cuda_nvcc as nvcc
