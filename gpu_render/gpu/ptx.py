@@ -57,7 +57,7 @@ def describe(specs) -> str:
         name = np.dtype(s[1]).name
         name = {"float32": "f4", "float64": "f8", "int32": "i4", "int64": "i8", "uint32": "u4",
                 "bool": "b1"}.get(name, name)
-        out.append(f"{name}[{':' * 1 if s[2] == 1 else ''}]" if s[0] == "array" else name)
+        out.append(f"{name}[{', '.join(':' * s[2])}]" if s[0] == "array" else name)
     return ", ".join(out)
 
 
