@@ -1,6 +1,7 @@
 """Mapping between data space and pixel space, one multiply-add per axis (as datashader does)."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -103,6 +104,24 @@ def check_resolvable(name, rng, n, log=False):
                           "of its values); use a narrower range, or rescale the data.")
 
 
+def _pow10(c):
+    """``10 ** c`` computed as datashader's ``LogAxis.inverse_mapper`` does (a numba-compiled
+    integer 10 raised to the float array): numpy's own ``power`` loop may round the last place
+    differently (SIMD implementations), and log-axis coordinates must be bit-equal."""
+    return _pow10_kernel()(np.ascontiguousarray(c, dtype=np.float64))
+
+
+@functools.lru_cache(maxsize=None)
+def _pow10_kernel():
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def pow10(val):
+        y = 10
+        return y ** val
+    return pow10
+
+
 @dataclass(frozen=True)
 class Viewport:
     """Canvas size, data ranges and axis types; derives the scale/translate of each axis."""
@@ -133,7 +152,7 @@ class Viewport:
     def _centres(self, rng, n, log):
         s, t = self._st(rng, n, log)
         c = (np.arange(n) + 0.5 - t) / s
-        return 10.0 ** c if log else c
+        return _pow10(c) if log else c
 
     @property
     def x_coords(self) -> np.ndarray:

@@ -13,7 +13,8 @@ def _check_size(name, n):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise RenderError(f"{name} must be an integer number of pixels, got {n!r}.")
     if n <= 0:
-        raise RenderError(f"{name} must be positive, got {n}.")
+        raise RenderError(f"{name} must be positive, got {n} (Invalid size: plot_width and "
+                          "plot_height must be bigger than 0).")   # datashader's words, matched by its users
     if n > MAX_SIDE:
         raise RenderError(f"{name}={n} is larger than the {MAX_SIDE}-pixel limit per side.")
     return int(n)

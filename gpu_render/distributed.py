@@ -99,12 +99,21 @@ def _thread_share(threads):
 
 def _recode(codes, piece_labels, labels):
     """Codes against this piece's labels -> codes against the global ``labels`` (-1 stays -1)."""
-    codes = np.asarray(codes)
+    xp = get_xp(codes)   # CuPy codes of a dask_cudf partition stay on the device
+    codes = xp.asarray(codes)
     if list(piece_labels) == list(labels):
         return codes
     index = {v: k for k, v in enumerate(labels)}
     lookup = np.array([index.get(v, -1) for v in piece_labels] + [-1], dtype=np.int32)
-    return lookup[codes]
+    return xp.asarray(lookup)[codes]
+
+
+def host_labels(categories) -> list:
+    """The labels of a pandas or cuDF categories index as a list (a cuDF index cannot be
+    iterated: it is copied to the host first)."""
+    if type(categories).__module__.startswith("cudf"):
+        categories = categories.to_pandas()
+    return list(categories)
 
 
 def _read_piece(opener, data, i, ctx, numeric, categorical):
@@ -353,7 +362,7 @@ class DaskTable(_RemoteTable):
         from dask.dataframe.utils import has_known_categories
         meta = self.ddf._meta[name]
         if str(meta.dtype) == "category" and has_known_categories(meta):
-            return list(meta.cat.categories)
+            return host_labels(meta.cat.categories)
         # unknown categories (dd.read_parquet): datashader makes them known with dask's
         # categorize(), which sorts the union of the partitions' categories; so do we
         labels = super().labels(name)

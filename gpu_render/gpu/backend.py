@@ -73,6 +73,7 @@ class GPUBackend(Backend):
             self.max_blocks = sms * 8
         self._no_vals = xp.zeros(1, np.float64)
         self._no_cats = xp.zeros(1, np.int32)
+        self._spares = {}
         self.stager = T.Stager(T.SimulatorDriver(cuda) if simulated else T.CupyDriver(xp))
         self._peak = 0
 
@@ -213,12 +214,20 @@ class GPUBackend(Backend):
         if not self.simulated:
             self.xp.get_default_memory_pool().free_all_blocks()
 
+    def _device_copy(self, array):
+        """A device array of ``array``: device arrays as they are, host ones copied unpinned."""
+        return self.xp.asarray(array) if _on_device(array) else M.host_to_device(self.xp, array)
+
     def _alloc_piece(self, plan, columns):
         """Every device allocation of a chunk, done before any kernel writes into the partial,
         so an out-of-memory error leaves the partial untouched and the chunk can be retried."""
         xp = self.xp
-        put = np.array if self.simulated else xp.asarray   # the simulator writes arguments back
-        dev = {k: put(v) for k, v in columns.items()}
+        put = np.array if self.simulated else self._device_copy   # the simulator writes arguments back
+        cats = {g.cat for g in plan.groups if g.cat is not None}
+        # category codes come as int8..int64 (pandas, Arrow, polars); all lie in [-1, ncat), so
+        # int32 holds them and every kernel is compiled for one code type
+        dev = {k: put(v).astype(np.int32, copy=False) if k in cats else put(v)
+               for k, v in columns.items()}
         params = xp.asarray(plan.viewport.params)
         temps = [P.new_planes(P.VAR, 1, plan.slots(g), xp) if g.kind == P.VAR else None
                  for g in plan.groups]
@@ -236,42 +245,53 @@ class GPUBackend(Backend):
         n = xs.shape[0]
         blocks = max(1, min(math.ceil(n / K.TILE), self.max_blocks))
         launch = (blocks, K.TPB)
+        limit = K.SMEM_SLOTS if self.shared_slots is None else min(self.shared_slots, K.SMEM_SLOTS)
         updates = []
-        for g, planes, temp in zip(plan.groups, partial, temps):
+        # var/std groups first: they allocate (cell means, merged planes) and write only their
+        # temporaries, so an out-of-memory error leaves the partial untouched for the retry;
+        # the other kernels allocate nothing, and the merged results are written last
+        order = sorted(range(len(plan.groups)), key=lambda i: plan.groups[i].kind != P.VAR)
+        for i in order:
+            g, planes, temp = plan.groups[i], partial[i], temps[i]
             if g.kind == P.RANKED:   # array code over the rows' pixels, no kernel
                 from .. import ranked
                 ranked.append(plan, g, planes, dev, row0, xp)
                 continue
             row = {k: v[0] for k, v in planes.items()}
+            target = row if temp is None else {k: v[0] for k, v in temp.items()}
             cats = dev[g.cat] if g.cat is not None else self._no_cats
             vals = dev[g.column] if g.column is not None else self._no_vals
-            common = (xs, ys, vals, cats, g.ncat, params, vp.width, vp.height, vp.x_log, vp.y_log)
-            has_cats = g.cat is not None
-            limit = K.SMEM_SLOTS if self.shared_slots is None else min(self.shared_slots, K.SMEM_SLOTS)
+            args = (xs, ys, vals, cats, g.ncat, params, vp.width, vp.height, vp.x_log, vp.y_log,
+                    g.cat is not None, np.int64(row0))
             shared = plan.group_size(g) <= limit
-            if g.kind in (P.COUNT, P.COUNT_VALID):
-                kern = K.count_shared if shared else K.count_global
-                kern[launch](*common, g.kind == P.COUNT_VALID, has_cats, row["cnt"])
-            elif g.kind == P.SUM:
-                kern = K.sum_shared if shared else K.sum_global
-                kern[launch](*common, has_cats, row["sum"], row["cnt"])
-            elif g.kind == P.VAR:
-                t = {k: v[0] for k, v in temp.items()}
-                kern = K.sum_shared if shared else K.sum_global
-                kern[launch](*common, has_cats, t["sum"], t["cnt"])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    mean = t["sum"] / t["cnt"]
-                K.m2_global[launch](*common, has_cats, mean, t["m2"])
-                updates.append((row, P.merge(P.VAR, row, t, xp)))
-            elif g.kind in (P.MIN, P.MAX):
-                K.minmax_global[launch](*common, has_cats, g.kind == P.MAX, row["val"])
-            else:
-                is_last = g.kind == P.LAST
-                K.rowpick_global[launch](*common, has_cats, np.int64(row0), is_last, row["row"])
-                K.rowvalue_global[launch](*common, has_cats, np.int64(row0), row["row"], row["val"])
+            for body, (out0, out1) in K.PASSES[g.kind]:
+                if body == "m2":      # cell means of this chunk, from its sum pass
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        target["mean"] = target["sum"] / target["cnt"]
+                key = (body, shared and body in K.SHARED_BODIES)
+                first = target[out0]
+                second = target[out1] if out1 is not None else self._spare(first.dtype)
+                self._launch(key, launch, *args, first, second)
+            if temp is not None:
+                updates.append((row, P.merge(P.VAR, row, target, xp)))
         for row, new in updates:   # merged results computed first, written last
             for k, v in new.items():
                 row[k][...] = v
+
+    def _spare(self, dtype):
+        """A one-element array of ``dtype`` for the plane argument a pass does not use (not the
+        used plane twice: the simulator copies each argument back, the unused copy last)."""
+        spare = self._spares.get(np.dtype(dtype))
+        if spare is None:
+            spare = self._spares[np.dtype(dtype)] = self.xp.zeros(1, dtype)
+        return spare
+
+    @staticmethod
+    def _launch(key, launch, *args):
+        """Run kernel ``key`` (``kernels.get``) on ``launch`` = (blocks, threads): the one place
+        every kernel starts (tests record the argument types here to compile them to PTX)."""
+        from . import kernels as K
+        K.get(key)[launch](*args)
 
 
 def _driver_missing():

@@ -2,6 +2,9 @@
 
 How they are shaped for the hardware:
 
+- **One tile loop.** ``get((body, shared))`` builds every kernel from one loop; the body (what a
+  row does to its cell) and the shared-memory switch are closure constants that numba folds, so
+  each kernel compiles to its own body alone. ``PASSES`` lists each kind's passes in one place.
 - **Coalesced, block-uniform loops.** A block walks tiles of ``TPB * ITEMS`` consecutive rows,
   the grid striding over tiles (a persistent grid of a few blocks per SM). Thread ``t`` reads rows
   ``tile + t + j*TPB`` for ``j < ITEMS``: every load of a warp is one contiguous 128-byte line per
@@ -15,7 +18,7 @@ How they are shaped for the hardware:
      registers and issues one atomic per run, not per point. Data with spatial locality in row
      order, and the worst case (everything in one pixel), issue ``ITEMS``-to-thousands of times
      fewer atomics;
-  2. block-private shared-memory histograms (``*_shared``) whenever the whole output grid
+  2. block-private shared-memory histograms (``shared=True``) whenever the whole output grid
      (pixels x categories) fits in ``SMEM_SLOTS``: atomics land in on-chip shared memory and each
      block flushes its non-zero cells to device memory once;
   3. otherwise device-memory atomics resolve in L2 (a 1920x1080 uint32 grid is 8 MB, resident in
@@ -23,29 +26,50 @@ How they are shaped for the hardware:
   min/max/first/last read the current cell first and only issue the atomic when the row could
   improve it, so a hot pixel quickly stops receiving atomics at all.
 - **std/var without locks.** Two passes per chunk: (sum, count) per cell, then the sum of
-  squared deviations from that chunk's cell mean (``m2_global``); the chunk's (count, sum, m2)
+  squared deviations from that chunk's cell mean (the ``m2`` body); the chunk's (count, sum, m2)
   is merged into the running partial with Chan's formula (``planes.merge``). Exact, mergeable,
   no per-pixel lock.
-- **first/last deterministic.** ``rowpick`` takes the atomic min (first) / max (last) of the row
-  number per cell; ``rowvalue`` then writes the value of the row that won. Row order decides, not
+- **first/last deterministic.** ``first_row``/``last_row`` take the atomic min / max of the row
+  number per cell; ``row_value`` then writes the value of the row that won. Row order decides, not
   thread timing.
 
-Binning is datashader's: ``int(x*sx + tx)`` in float64 with the upper edge clamped, exactly as
-the CPU kernels (``cpu_fallback.kernels.bin_block``), so results match the CPU backend.
+Binning is datashader's: ``int(x*sx + tx)`` in float64 with the upper edge clamped, the product
+and sum rounded separately (``bin_index``: no fused multiply-add), exactly as the CPU kernels
+(``cpu_fallback.kernels.bin_block``), so results match the CPU backend.
 
 Under ``NUMBA_ENABLE_CUDASIM=1`` the same kernels run on numba's simulator (one Python thread per
 CUDA thread), with a small block so tests stay quick.
 """
+import functools
 import math
 
 import numpy as np
 from numba import config, cuda
+
+from gpu_render import planes as P
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 TPB = 32 if SIMULATED else 256          # threads per block
 ITEMS = 4 if SIMULATED else 8           # rows per thread per tile
 TILE = TPB * ITEMS
 SMEM_SLOTS = 4096                       # cells a block-private shared histogram can hold (48 KB for sum)
+
+
+if SIMULATED:   # the simulator runs Python floats: a product and a sum are rounded apart
+    def _mul(a, b):
+        return a * b
+
+    def _add(a, b):
+        return a + b
+else:          # explicitly rounded: libNVVM would contract ``a*b + c`` into one fma
+    from numba.cuda.libdevice import dadd_rn as _add, dmul_rn as _mul
+
+
+@cuda.jit(device=True)
+def bin_index(v, scale, translate, n):
+    """datashader's ``int(v*scale + translate)``, upper edge clamped into pixel ``n - 1``; the
+    product and the sum are rounded separately (unfused), exactly as on the CPU."""
+    return min(np.int64(_add(_mul(v, scale), translate)), n - 1)
 
 
 @cuda.jit(device=True)
@@ -59,7 +83,7 @@ def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
         x = math.log10(x)
     if ylog:
         y = math.log10(y)
-    k = min(np.int64(y * p[2] + p[3]), h - 1) * w + min(np.int64(x * p[0] + p[1]), w - 1)
+    k = bin_index(y, p[2], p[3], h) * w + bin_index(x, p[0], p[1], w)
     if has_cats:
         c = np.int64(cats[i])
         if c < 0 or c >= ncat:
@@ -70,187 +94,133 @@ def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
     return k
 
 
-@cuda.jit
-def count_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_vals, has_cats, cnt):
-    """cnt[k] += rows in cell k; one device atomic per run of equal cells per thread."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    prev = -1
-    run = 0
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats)
-                if k >= 0:
-                    if k == prev:
-                        run += 1
+# -- one tile loop, a body per pass ---------------------------------------------------------
+# Bodies: what a kernel does with a row that lands in cell k. Each kernel is made by ``get`` for
+# one (body, shared) pair; both are closure constants, so numba prunes the branches of the other
+# bodies and each kernel compiles to its own body alone.
+BODIES = ("count", "count_valid", "sum", "m2", "min", "max", "first_row", "last_row", "row_value")
+SHARED_BODIES = ("count", "count_valid", "sum")   # with block-private shared histograms
+
+# The passes of each kernel kind, in order: (body, (plane of out0, plane of out1 or None)). A VAR group's
+# passes write its chunk temporaries, the m2 pass reading the cell means ("mean") the backend
+# derives from the sum pass; the backend then merges them into the partial with Chan's formula.
+PASSES = {
+    P.COUNT: (("count", ("cnt", None)),),
+    P.COUNT_VALID: (("count_valid", ("cnt", None)),),
+    P.SUM: (("sum", ("sum", "cnt")),),
+    P.VAR: (("sum", ("sum", "cnt")), ("m2", ("mean", "m2"))),
+    P.MIN: (("min", ("val", None)),),
+    P.MAX: (("max", ("val", None)),),
+    P.FIRST: (("first_row", ("row", None)), ("row_value", ("row", "val"))),
+    P.LAST: (("last_row", ("row", None)), ("row_value", ("row", "val"))),
+}
+KERNELS = tuple((b, sh) for b in BODIES for sh in ((False, True) if b in SHARED_BODIES else (False,)))
+
+
+@functools.lru_cache(maxsize=None)
+def get(key):
+    """The kernel for ``key`` = (body, shared): every pass's kernel comes from here.
+
+    ``kernel[blocks, TPB](xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, out0, out1)``:
+    ``out0``/``out1`` are the planes the body reads and writes (``PASSES``; a one-element spare of
+    out0's type when it uses one), ``row0`` the row number of ``xs[0]`` (first/last)."""
+    body, shared = key
+    if body not in BODIES or (shared and body not in SHARED_BODIES):
+        raise KeyError(key)
+    b = BODIES.index(body)
+    COUNTS = b <= 1                     # count, count_valid: run length only
+    HAS_VALS = b != 0
+    SUMS, M2 = b == 2, b == 3
+    RUNS = b <= 3                       # per-thread run aggregation, one atomic per run
+    MIN, MAX, FIRST, LAST = b == 4, b == 5, b == 6, b == 7
+    SHARED = bool(shared)
+    SLOTS = SMEM_SLOTS if SHARED else 1
+    SUM_SLOTS = SMEM_SLOTS if (SHARED and SUMS) else 1
+
+    @cuda.jit(device=True, inline="always")
+    def flush(out0, out1, k, run, acc):
+        """One run's atomics: its length (counts), sum and length (sum), squared deviations (m2)."""
+        if COUNTS:
+            cuda.atomic.add(out0, k, np.uint32(run))
+        elif SUMS:
+            cuda.atomic.add(out0, k, acc)
+            cuda.atomic.add(out1, k, np.uint32(run))
+        else:
+            cuda.atomic.add(out1, k, acc)
+
+    @cuda.jit
+    def kernel(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, out0, out1):
+        scnt = cuda.shared.array(SLOTS, np.uint32)
+        ssum = cuda.shared.array(SUM_SLOTS, np.float64)
+        n = xs.shape[0]
+        t = cuda.threadIdx.x
+        size = w * h * ncat
+        if SHARED:
+            for s in range(t, size, TPB):
+                scnt[s] = 0
+                if SUMS:
+                    ssum[s] = 0.0
+            cuda.syncthreads()
+        prev = -1
+        run = 0
+        acc = 0.0
+        for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
+            for j in range(ITEMS):
+                i = tile + j * TPB + t
+                if i < n:
+                    k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, HAS_VALS, has_cats)
+                    if k >= 0:
+                        if SHARED:
+                            cuda.atomic.add(scnt, k, np.uint32(1))
+                            if SUMS:
+                                cuda.atomic.add(ssum, k, np.float64(vals[i]))
+                        elif RUNS:
+                            v = 0.0
+                            if SUMS:
+                                v = np.float64(vals[i])
+                            if M2:
+                                x = np.float64(vals[i])
+                                m = out0[k]
+                                d = 0.0 if x == m else x - m   # a lone +-inf has variance 0, as on the CPU
+                                v = d * d
+                            if k == prev:
+                                run += 1
+                                acc += v
+                            else:
+                                if run > 0:
+                                    flush(out0, out1, prev, run, acc)
+                                prev = k
+                                run = 1
+                                acc = v
+                        elif MIN or MAX:
+                            v = np.float64(vals[i])
+                            cur = out0[k]
+                            if MAX:
+                                if math.isnan(cur) or v > cur:
+                                    cuda.atomic.nanmax(out0, k, v)
+                            elif math.isnan(cur) or v < cur:
+                                cuda.atomic.nanmin(out0, k, v)
+                        elif FIRST or LAST:
+                            r = row0 + i
+                            if LAST:
+                                if r > out0[k]:
+                                    cuda.atomic.max(out0, k, r)
+                            elif r < out0[k]:
+                                cuda.atomic.min(out0, k, r)
+                        elif out0[k] == row0 + i:   # row_value: the row that won writes its value
+                            out1[k] = vals[i]
+        if RUNS and not SHARED and run > 0:
+            flush(out0, out1, prev, run, acc)
+        if SHARED:
+            cuda.syncthreads()
+            for s in range(t, size, TPB):
+                c = scnt[s]
+                if c > 0:
+                    if SUMS:
+                        cuda.atomic.add(out0, s, ssum[s])
+                        cuda.atomic.add(out1, s, c)
                     else:
-                        if run > 0:
-                            cuda.atomic.add(cnt, prev, np.uint32(run))
-                        prev = k
-                        run = 1
-    if run > 0:
-        cuda.atomic.add(cnt, prev, np.uint32(run))
+                        cuda.atomic.add(out0, s, c)
 
+    return kernel
 
-@cuda.jit
-def count_shared(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_vals, has_cats, cnt):
-    """count_global for grids of at most SMEM_SLOTS cells: a block-private shared histogram."""
-    sh = cuda.shared.array(SMEM_SLOTS, np.uint32)
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    size = w * h * ncat
-    for s in range(t, size, TPB):
-        sh[s] = 0
-    cuda.syncthreads()
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats)
-                if k >= 0:
-                    cuda.atomic.add(sh, k, np.uint32(1))
-    cuda.syncthreads()
-    for s in range(t, size, TPB):
-        c = sh[s]
-        if c > 0:
-            cuda.atomic.add(cnt, s, c)
-
-
-@cuda.jit
-def sum_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, sm, cnt):
-    """sm[k] += values, cnt[k] += rows of non-NaN values; one atomic pair per run per thread."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    prev = -1
-    run = 0
-    acc = 0.0
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0:
-                    v = np.float64(vals[i])
-                    if k == prev:
-                        run += 1
-                        acc += v
-                    else:
-                        if run > 0:
-                            cuda.atomic.add(sm, prev, acc)
-                            cuda.atomic.add(cnt, prev, np.uint32(run))
-                        prev = k
-                        run = 1
-                        acc = v
-    if run > 0:
-        cuda.atomic.add(sm, prev, acc)
-        cuda.atomic.add(cnt, prev, np.uint32(run))
-
-
-@cuda.jit
-def sum_shared(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, sm, cnt):
-    """sum_global for grids of at most SMEM_SLOTS cells: block-private shared sums and counts."""
-    ssum = cuda.shared.array(SMEM_SLOTS, np.float64)
-    scnt = cuda.shared.array(SMEM_SLOTS, np.uint32)
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    size = w * h * ncat
-    for s in range(t, size, TPB):
-        ssum[s] = 0.0
-        scnt[s] = 0
-    cuda.syncthreads()
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0:
-                    cuda.atomic.add(ssum, k, np.float64(vals[i]))
-                    cuda.atomic.add(scnt, k, np.uint32(1))
-    cuda.syncthreads()
-    for s in range(t, size, TPB):
-        c = scnt[s]
-        if c > 0:
-            cuda.atomic.add(sm, s, ssum[s])
-            cuda.atomic.add(cnt, s, c)
-
-
-@cuda.jit
-def m2_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, mean, m2):
-    """m2[k] += (v - mean[k])**2: the second, lock-free pass of std/var."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    prev = -1
-    acc = 0.0
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0:
-                    v = np.float64(vals[i])
-                    m = mean[k]
-                    d = 0.0 if v == m else v - m    # a lone +-inf value has variance 0, as on the CPU
-                    if k == prev:
-                        acc += d * d
-                    else:
-                        if prev >= 0:
-                            cuda.atomic.add(m2, prev, acc)
-                        prev = k
-                        acc = d * d
-    if prev >= 0:
-        cuda.atomic.add(m2, prev, acc)
-
-
-@cuda.jit
-def minmax_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, is_max, val):
-    """val[k] = min/max of the values (NaN = empty); the atomic is issued only if it can win."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0:
-                    v = np.float64(vals[i])
-                    cur = val[k]
-                    if is_max:
-                        if math.isnan(cur) or v > cur:
-                            cuda.atomic.nanmax(val, k, v)
-                    elif math.isnan(cur) or v < cur:
-                        cuda.atomic.nanmin(val, k, v)
-
-
-@cuda.jit
-def rowpick_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, is_last, row):
-    """row[k] = smallest (first) / largest (last) row number in cell k, by atomic min/max."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0:
-                    r = row0 + i
-                    if is_last:
-                        if r > row[k]:
-                            cuda.atomic.max(row, k, r)
-                    elif r < row[k]:
-                        cuda.atomic.min(row, k, r)
-
-
-@cuda.jit
-def rowvalue_global(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, row, val):
-    """val[k] = value of the row that ``rowpick_global`` chose for cell k (one writer per cell)."""
-    n = xs.shape[0]
-    t = cuda.threadIdx.x
-    for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
-        for j in range(ITEMS):
-            i = tile + j * TPB + t
-            if i < n:
-                k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, True, has_cats)
-                if k >= 0 and row[k] == row0 + i:
-                    val[k] = vals[i]

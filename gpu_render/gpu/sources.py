@@ -96,14 +96,30 @@ def cudf_frame(source):
     return DeviceTable(source, "cuDF DataFrame")
 
 
+MIN_CUDF = (25, 6)   # from_pylibcudf takes read_chunk()'s TableWithMetadata from 25.06 on
+
+
+def _release(version: str) -> tuple:
+    parts = []
+    for p in str(version).split(".")[:2]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
 def cudf_available() -> bool:
-    """Whether cuDF with pylibcudf's chunked Parquet reader API (RAPIDS >= 24.12) is installed."""
+    """Whether cuDF's chunked Parquet reader can be used: cuDF (RAPIDS) 25.06 or later.
+
+    24.12 has no ``ParquetReaderOptions``; on 25.02 and 25.04 ``DataFrame.from_pylibcudf``
+    requires separate metadata and rejects the ``TableWithMetadata`` the reader returns. Older
+    cuDF still serves in-memory cuDF frames; files are then read with pyarrow and uploaded."""
     try:
         import cudf
         import pylibcudf as plc
     except ImportError:
         return False
-    return hasattr(plc.io.parquet, "ParquetReaderOptions") and hasattr(cudf.DataFrame, "from_pylibcudf")
+    return _release(getattr(cudf, "__version__", "0")) >= MIN_CUDF \
+        and hasattr(plc.io.parquet, "ParquetReaderOptions")
 
 
 def read_file(path: str, fmt: str, columns: list):
@@ -143,6 +159,11 @@ def cudf_parquet_chunks(paths, columns, chunk_read_limit, pass_read_limit):
 
 
 def _current_device():
+    """The current CUDA device id, or None without CuPy or under Numba's CUDA simulator (where
+    CuPy may be installed but no driver answers)."""
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return None
     try:
         import cupy
     except ImportError:
