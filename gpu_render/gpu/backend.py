@@ -249,8 +249,10 @@ class GPUBackend(Backend):
         updates = []
         # var/std groups first: they allocate (cell means, merged planes) and write only their
         # temporaries, so an out-of-memory error leaves the partial untouched for the retry;
-        # the other kernels allocate nothing, and the merged results are written last
-        order = sorted(range(len(plan.groups)), key=lambda i: plan.groups[i].kind != P.VAR)
+        # the other kernels allocate nothing, and the merged results are written last. Ranked
+        # groups (array code that allocates as it writes) go last, after every kernel.
+        rank = {P.VAR: 0, P.RANKED: 2}
+        order = sorted(range(len(plan.groups)), key=lambda i: rank.get(plan.groups[i].kind, 1))
         for i in order:
             g, planes, temp = plan.groups[i], partial[i], temps[i]
             if g.kind == P.RANKED:   # array code over the rows' pixels, no kernel
