@@ -301,7 +301,7 @@ def run(job: Job, arrays=False):
     if bad:
         job.notes.append(f"skipped {bad:,} malformed row(s)")
     if job.table.dropped_rows:
-        from .utils import MAX_LATITUDE
+        from .mercator import MAX_LATITUDE
         job.notes.append(f"dropped {job.table.dropped_rows:,} row(s) whose latitude is outside Web "
                          f"Mercator's band (-{MAX_LATITUDE:.4f} to {MAX_LATITUDE:.4f} degrees)")
     B.record_used(job.backend_name or job.backend.name)

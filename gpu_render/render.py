@@ -11,7 +11,7 @@ from .reductions import count
 
 def geo_ranges(x_range, y_range):
     """Longitude/latitude ranges in degrees -> Web Mercator metres (None stays None)."""
-    from .utils import MAX_LATITUDE, lnglat_to_meters
+    from .mercator import MAX_LATITUDE, lnglat_to_meters
     if x_range is not None:
         lo, hi = x_range
         if not (-180 <= lo < hi <= 180):

@@ -261,7 +261,7 @@ class TileService:
                 "ticks": sc.ticks(5), "span": None if sc.empty else [float(v) for v in sc.span]}
 
     def meta(self):
-        from .utils import meters_to_lnglat
+        from .mercator import meters_to_lnglat
         idx = self.index
         (x0, x1), (y0, y1) = idx.bounds
         lon, lat = meters_to_lnglat([x0, x1], [y0, y1])

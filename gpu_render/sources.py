@@ -71,7 +71,7 @@ def open_table(source, columns: list, backend=None, scheduler=None, *, skip_bad_
 def in_band(lat):
     """Latitudes inside Web Mercator's band (|lat| <= MAX_LATITUDE); others (+-90, beyond,
     NaN) become NaN, so they are dropped like NaN rows."""
-    from .utils import MAX_LATITUDE
+    from .mercator import MAX_LATITUDE
     lat = np.asarray(lat, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return np.where(np.abs(lat) <= MAX_LATITUDE, lat, np.nan)
@@ -88,7 +88,7 @@ class LngLatProjection:
         self.dropped = 0
 
     def __call__(self, cols: dict) -> dict:
-        from .utils import lnglat_to_meters
+        from .mercator import lnglat_to_meters
         if self.x in cols:
             cols[self.x] = lnglat_to_meters(cols[self.x].astype(np.float64, copy=False), 0.0)[0]
         if self.y in cols:
@@ -162,7 +162,7 @@ class MercatorTable(Table):
         """The base table's ranges, projected (the projection is monotonic on each axis); a
         latitude range reaching beyond Web Mercator's band is found again among the latitudes
         inside it (one more pass over that column)."""
-        from .utils import MAX_LATITUDE, lnglat_to_meters
+        from .mercator import MAX_LATITUDE, lnglat_to_meters
         out, how = self.base.ranges(axes, backend)
         if self.y in out and not (-MAX_LATITUDE <= out[self.y][0] and out[self.y][1] <= MAX_LATITUDE):
             lo, hi = np.inf, -np.inf

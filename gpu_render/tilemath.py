@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from .errors import RenderError
-from .utils import EARTH_RADIUS
+from .mercator import EARTH_RADIUS
 
 TILE = 256
 WORLD = math.pi * EARTH_RADIUS  # half the side of the Web Mercator square, metres (20037508.34)
@@ -58,7 +58,7 @@ def tile_range(z, x_range, y_range):
 
 def lnglat_to_tile(z, lon, lat):
     """The tile holding a longitude/latitude at zoom ``z``."""
-    from .utils import lnglat_to_meters
+    from .mercator import lnglat_to_meters
     mx, my = lnglat_to_meters(lon, lat)
     x0, _, y0, _ = tile_range(z, (mx, mx), (my, my))
     return x0, y0
