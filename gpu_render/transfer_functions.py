@@ -180,8 +180,8 @@ def _composite(xp, src, dst, how):
     """Image operator ``how`` applied pixel-wise as ``src`` onto ``dst`` (same shape, or ``dst``
     a single pixel): compiled on the CPU, array code on other namespaces (CuPy)."""
     if xp is np:
-        from cpu_fallback import composite_kernels as C
-        from cpu_fallback.spread_kernels import IMAGE_OPS
+        from .hostkernels import composite as C
+        from .hostkernels.spread import IMAGE_OPS
         src = np.ascontiguousarray(src, dtype=np.uint32)
         out = np.empty(src.shape, np.uint32)
         C.composite(src.reshape(-1), np.ascontiguousarray(dst, dtype=np.uint32).reshape(-1),

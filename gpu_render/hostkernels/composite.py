@@ -1,17 +1,17 @@
 """Numba CPU kernel compositing whole images pixel by pixel (``stack``, ``set_background``),
-with the RGBA arithmetic of ``spread_kernels._blend`` (Datashader's formulas, operation for
+with the RGBA arithmetic of ``hostkernels.spread._blend`` (Datashader's formulas, operation for
 operation), over rows in parallel."""
 import numba as nb
 import numpy as np
 
-from .spread_kernels import _SCALED, SOURCE, _blend
+from .spread import _SCALED, SOURCE, _blend
 
 _JIT = dict(nogil=True, cache=True)
 
 
 @nb.njit(parallel=True, **_JIT)
 def composite(src, dst, op, out):
-    """out = src composited onto dst with operator ``op`` (``spread_kernels.IMAGE_OPS``); all
+    """out = src composited onto dst with operator ``op`` (``hostkernels.spread.IMAGE_OPS``); all
     flat uint32 arrays, except ``dst`` may hold a single pixel used for every one (a background)."""
     n = src.shape[0]
     one = dst.shape[0] == 1
