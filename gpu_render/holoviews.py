@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 import param
+from holoviews.core.util import _is_deep_indexable
 from holoviews.operation import datashader as _hvds
 
 from .canvas import Canvas
@@ -79,9 +80,42 @@ class rasterize(_hvds.rasterize):
     backend = param.Selector(**_BACKEND)
     _transforms = [(predicate, _OURS.get(op, op)) for predicate, op in _hvds.rasterize._transforms]
 
+    def _process(self, element, key=None):
+        """HoloViews' own for containers. For a single element HoloViews builds all ~18 transform
+        operations per view and maps each over the element, which leaves it alone unless the
+        predicate matches; here only the matching ones are built and applied, in the same order
+        with the same parameters, and the same warning names parameters no transform takes."""
+        if _is_deep_indexable(element):
+            return super()._process(element, key)
+        # what HoloViews' ``rasterize.instance`` recorded (name-mangled in its class)
+        kwargs = dict(self._rasterize__instance_kwargs,
+                      **{k: getattr(self, k) for k in self._rasterize__instance_params})
+        kwargs.update(self.p)
+        for k in ("aggregator", "interpolation"):
+            if kwargs.get(k) == "default":
+                kwargs.pop(k)
+        if "aggregator" in kwargs and kwargs["aggregator"] is None:
+            kwargs.pop("aggregator")
+        kwargs.update(dynamic=False, **self.p.extra_keywords())
+        allowed = set()
+        for predicate, transform in self._transforms:
+            allowed |= set(transform.param)
+            if element.matches(predicate):
+                op = transform.instance(**{k: v for k, v in kwargs.items() if k in transform.param})
+                op._precomputed = self._precomputed
+                element = element.map(op, predicate)
+                self._precomputed = op._precomputed
+        if set(kwargs) - allowed:
+            self.param.warning("Parameter(s) [{}] not consumed by any element rasterizer.".format(
+                ", ".join(set(kwargs) - allowed)))
+        return element
+
 
 class datashade(rasterize, _hvds.datashade):
     """HoloViews' ``datashade`` (rasterize, then shade) on gpu-render's ``rasterize``."""
+
+    def _process(self, element, key=None):
+        return _hvds.shade._process(self, rasterize._process(self, element, key), key)
 
 
 _saved: dict | None = None

@@ -220,3 +220,17 @@ def test_hvplot_rasterize_with_activate(frame, calls):
     assert len(calls) == 2
     assert_same_element(ours, plain)
     assert isinstance(shaded, hv.RGB)
+
+
+def test_single_element_dispatch_keeps_holoviews_parameters(frame, caplog):
+    """Our rasterize builds only the matching transform, yet warns as HoloViews does about a
+    parameter no transform takes, and passes ``instance`` keywords on to that transform."""
+    pts = hv.Points(frame, ["x", "y"], ["v", "c"])
+    kw = dict(width=20, height=10, x_range=(-2, 2), y_range=(-2, 2), dynamic=False)
+    for op in (hvds.rasterize, grh.rasterize):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            op.instance(line_width=0)(pts, not_a_parameter=1, **kw)
+        assert [r.getMessage() for r in caplog.records if "not consumed" in r.getMessage()]
+    assert_same_element(grh.rasterize.instance(aggregator=ds.max("v"))(pts, **kw),
+                        hvds.rasterize.instance(aggregator=ds.max("v"))(pts, **kw))
