@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import planes as P
-from .categorizers import Categorizer, category_binning, category_modulo, category_name, from_datashader
+from .categorizers import Categorizer, category_name, from_datashader
+from .categorizers import category_binning, category_modulo  # noqa: F401 - datashader's names here
 from .errors import RenderError, RenderTypeError
 
 

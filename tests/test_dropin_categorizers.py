@@ -109,3 +109,10 @@ def test_categorizer_mistakes_are_one_clear_error(rng):
         gr.category_binning("v", 1, 0, 3)
     with pytest.raises(RenderError, match="positive integer modulo"):
         gr.category_modulo("i", 0)
+
+
+def test_categorizer_on_dask_is_one_clear_error(rng):
+    dd = pytest.importorskip("dask.dataframe")
+    ddf = dd.from_pandas(pd.DataFrame(_data(rng, 50)), npartitions=2)
+    with pytest.raises(RenderError, match="applies to in-memory tables"):
+        gr.Canvas(4, 4, **RANGES).points(ddf, "x", "y", gr.by(gr.category_modulo("i", 3)))
