@@ -6,6 +6,7 @@
 from . import reductions
 from .backend import info as _info
 from .canvas import Canvas
+from .categorizers import category_binning, category_modulo
 from .errors import RenderError
 from .reductions import (any, by, count, count_cat, first, first_n, last, last_n, max, max_n,
                          mean, min, min_n, std, sum, summary, var, where)
@@ -15,7 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Canvas", "RenderError", "reductions", "count", "any", "sum", "mean", "min", "max",
            "std", "var", "first", "last", "count_cat", "by", "summary", "where", "max_n", "min_n",
-           "first_n", "last_n", "info", "render",
+           "first_n", "last_n", "category_modulo", "category_binning", "info", "render",
            "transfer_functions", "tf", "utils", "colors", "profile", "Profile", "show"]
 
 

@@ -21,6 +21,7 @@ from . import backend as B
 from . import memory as M
 from . import progress
 from .axes import Viewport, expand_bounds
+from .categorizers import Categorizer, category_name
 from .errors import RenderError
 from .filetable import narrow
 from .memory import fmt_bytes
@@ -178,6 +179,10 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
     n_cols = len(dict.fromkeys(cols))
     table.chunk_rows_for(budget, n_cols)   # sizes the first passes below
     cat_cols = list(dict.fromkeys(r.cat_column for r in named.values() if r.cat_column))
+    derived = [c for c in cat_cols if isinstance(c, Categorizer)]
+    if derived and (table.remote or table.streaming):
+        raise RenderError(f"{derived[0]!r} applies to in-memory tables (pandas, polars, Arrow, a dict "
+                          f"of arrays), not to a {table.kind}; compute its categories into a column.")
     with prof.stage("scan"):
         categories = {c: table.labels(c) for c in cat_cols}
         for c, labels in categories.items():
@@ -350,9 +355,9 @@ def finalize_arrays(plan, partial, be, name=None, float_counts=False) -> dict:
         shape = (vp.height, vp.width)
         c = dict(coords)
         if g.cat is not None:
-            dims.append(g.cat)
+            dims.append(category_name(g.cat))
             shape += (g.ncat,)
-            c[g.cat] = plan.categories[g.cat]
+            c[category_name(g.cat)] = plan.categories[g.cat]
         for dim, size in red.extra_dims.items():   # max_n & co: (..., n) as datashader
             dims.append(dim)
             shape += (size,)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import planes as P
+from .categorizers import Categorizer, category_name, from_datashader
+from .categorizers import category_binning, category_modulo  # noqa: F401 - datashader's names here
 from .errors import RenderError, RenderTypeError
 
 
@@ -272,17 +274,19 @@ class where(Reduction):
 
 
 class by(Reduction):
-    """Apply ``reduction`` separately for each category of ``cat_column`` (a third dimension)."""
+    """Apply ``reduction`` separately for each category of ``cat_column`` (a third dimension):
+    a column's distinct values, or a categorizer's categories (``category_modulo``, ...)."""
 
-    def __init__(self, cat_column: str, reduction: Reduction | None = None):
-        if not isinstance(cat_column, str):
-            raise RenderError(f"by() takes a category column name, got {cat_column!r}.")
+    def __init__(self, cat_column, reduction: Reduction | None = None):
+        if not isinstance(cat_column, (str, Categorizer)):
+            raise RenderError(f"by() takes a category column name or a categorizer such as "
+                              f"category_modulo(...), got {cat_column!r}.")
         reduction = count() if reduction is None else reduction
         if not isinstance(reduction, Reduction) or isinstance(reduction, by):
             raise RenderError(f"by() takes a single reduction such as count() or mean('v'), got {reduction!r}.")
         self._cat = cat_column
         self.reduction = reduction
-        self.column = cat_column   # datashader's by(c).column is c
+        self.column = category_name(cat_column)   # datashader's by(c).column is c
         self.kind = reduction.kind
         self.dtype = reduction.dtype
         self.ranking = reduction.ranking
@@ -301,7 +305,7 @@ class by(Reduction):
         return self.reduction
 
     def columns(self):
-        return [self._cat, *self.reduction.columns()]
+        return [category_name(self._cat), *self.reduction.columns()]
 
     def finalize(self, planes, xp=np):
         return self.reduction.finalize(planes, xp)
@@ -350,7 +354,7 @@ def _from_datashader(agg, name):
     if name == "summary":
         return summary(**{k: coerce(v) for k, v in zip(agg.keys, agg.values)})
     if name in ("by", "count_cat"):
-        return by(_categorizer(agg.categorizer), coerce(agg.reduction))
+        return by(from_datashader(agg.categorizer), coerce(agg.reduction))
     if name in NAMES:
         return NAMES[name](agg.column)
     if name in RANKED:
@@ -359,13 +363,6 @@ def _from_datashader(agg, name):
         return where(coerce(agg.selector), agg.column if isinstance(agg.column, str) else None)
     raise RenderError(f"datashader's {name} reduction is not supported by gpu-render; "
                       f"use one of {', '.join(NAMES)}, by, count_cat or summary.")
-
-
-def _categorizer(cat):
-    """A datashader categorizer (``category_codes`` of a column) as a category column name."""
-    if type(cat).__name__ == "category_codes":
-        return cat.column
-    raise RenderError(f"datashader's {type(cat).__name__} categorizer is not supported by gpu-render.")
 
 
 NAMES = {

@@ -12,6 +12,7 @@ import datetime
 
 import numpy as np
 
+from .categorizers import Categorizer
 from .errors import RenderError
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -166,9 +167,9 @@ class Table:
     def numeric(self, name: str) -> np.ndarray:
         return as_numeric(name, self._column(name))
 
-    def labels(self, name: str) -> list:
+    def labels(self, name) -> list:
         """The category labels of ``name`` (codes index into them)."""
-        return self.categorical(name)[1]
+        return self.categorical_of(name)[1]
 
     def ranges(self, axes: dict, backend=None):
         """({column: (lo, hi)} of finite values, how they were found) for ``axes`` ({column: log?}),
@@ -185,13 +186,20 @@ class Table:
         """(codes, labels) of a category column."""
         return categorize(name, self._column(name))
 
+    def categorical_of(self, key):
+        """(codes, labels) of a category key: a column name, or a ``Categorizer`` of a column."""
+        if isinstance(key, Categorizer):
+            self.require([key.column])
+            return key.codes(self._column(key.column)), key.categories()
+        return self.categorical(key)
+
     def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
         """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables.
         A file's small batches (row groups) are joined into chunks of about ``merge_rows``
         (default ``chunk_rows``) rows."""
         cols = {c: self.numeric(c) for c in numeric}
         for c in categorical:
-            cols[c] = self.categorical(c)[0]
+            cols[c] = self.categorical_of(c)[0]
         yield 0, cols
 
 

@@ -25,7 +25,6 @@ NOT_CLAIMED = {
     r"line|area|trimesh|antialias|bug_570|geometry": "glyphs other than points are not covered",
     r"^test_cudf_concat$": "a cuDF-only test (needs cuDF and a GPU)",
     r"^test_categorical_(min|max|first|last)$": "by(column, min/max/first/last) is not offered",
-    r"_binning$": "category_binning categorizers are not offered",
     r"^test_summary_different_n$": "n-valued reductions (max_n, min_n, first_n, last_n, where(.._n)) are not offered",
 }
 CLAIMED_REDUCTIONS = ("count", "any", "sum", "mean", "min", "max", "std", "var", "first", "last")
@@ -44,12 +43,7 @@ def ours(red):
     if kind == "summary":
         return gr.summary(**{k: ours(v) for k, v in zip(red.keys, red.values)})
     if kind in ("by", "count_cat"):
-        categorizer = type(red.categorizer).__name__
-        if categorizer != "category_codes":
-            pytest.skip(f"datashader's {categorizer} categorizer is not offered by gpu-render")
-        if kind == "count_cat":
-            return gr.count_cat(red.cat_column)
-        return gr.by(red.cat_column, ours(red.reduction))
+        return gr.by(gr.reductions.coerce(red).cat_column, ours(red.reduction))
     if kind in CLAIMED_REDUCTIONS:
         column = getattr(red, "column", None)
         return getattr(gr, kind)() if column is None else getattr(gr, kind)(column)
