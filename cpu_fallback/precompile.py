@@ -12,18 +12,11 @@ import time
 
 import numpy as np
 
-from gpu_render import planes as P
 from gpu_render.axes import Viewport
 from gpu_render.plan import make_plan
+from gpu_render.reductions import by, count
 
 DTYPES = (np.float32, np.float64)
-
-
-class _Warm:
-    """The smallest reduction-like object ``make_plan`` needs: a kind over column 'v', split by 'c'."""
-
-    def __init__(self, kind, cat):
-        self.kind, self.column, self.cat_column = kind, "v", cat
 
 
 def precompile(dtypes=DTYPES) -> list:
@@ -38,7 +31,7 @@ def precompile(dtypes=DTYPES) -> list:
         t = time.perf_counter()
         a = np.linspace(0, 1, 8).astype(dt)
         columns = {"x": a, "y": a, "v": a, "c": np.zeros(8, np.int8)}
-        plan = make_plan(vp, "x", "y", {"r": _Warm(P.COUNT, "c")}, {"c": ["a"]})
+        plan = make_plan(vp, "x", "y", {"r": by("c", count())}, {"c": ["a"]})
         be.aggregate(plan, be.new_partial(plan), columns)
         finite_bounds(a, be.parts)
         done.append((f"aggregate, finite_bounds ({np.dtype(dt).name})", time.perf_counter() - t))
