@@ -90,7 +90,7 @@ def test_geo_latitudes_outside_the_band_are_dropped_and_noted(tmp_path, bad):
     from gpu_render.render import aggregate
     import gpu_render as gr
     grid = aggregate(str(src), "lon", "lat", gr.count(), 50, 50, geo=True, arrays=True)[None]
-    ok = aggregate({"lon": rng.uniform(0, 1, 1), "lat": np.array([lat[3:].min(), lat[3:].max()])},
+    ok = aggregate({"lon": rng.uniform(0, 1, 2), "lat": np.array([lat[3:].min(), lat[3:].max()])},
                    "lon", "lat", gr.count(), 50, 50, geo=True, arrays=True)[None]
     assert grid.attrs["y_range"] == ok.attrs["y_range"]
     assert int(grid.data.sum()) == 497
