@@ -180,7 +180,10 @@ def test_memory_model_bounds_the_measured_peak(points, tmp_path, agg):
     plan = make_plan(Viewport(side, side, (0, 1), (0, 1)), "x", "y", {None: R.parse(agg)}, {})
     counted = (required_bytes(plan, be.parts) + 2 * required_bytes(plan, 1)) / side**2 \
         + M.SHADE_BYTES_PER_PIXEL
-    assert 10 < per_pixel <= counted
+    # at least the one finished grid must have been held (the measurement saw the render); the
+    # baseline's own peak varies with what the allocator keeps, so no tighter floor is claimed
+    held = required_bytes(plan, 1) / side**2
+    assert held < per_pixel <= counted
 
 
 # --------------------------------------------------------------------------- 10: a file as folder
