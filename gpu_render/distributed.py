@@ -117,7 +117,8 @@ def host_labels(categories) -> list:
 
 
 def _read_piece(opener, data, i, ctx, numeric, categorical):
-    """(table, where, {column: array}) of one piece, errors naming the piece."""
+    """(table, where, {column: array}, rows the transform dropped) of one piece, errors naming
+    the piece."""
     table, where = opener(data, i, ctx.columns)
     try:
         cols = {c: table.numeric(c) for c in numeric}
@@ -125,9 +126,10 @@ def _read_piece(opener, data, i, ctx, numeric, categorical):
             cols[c] = _recode(*table.categorical(c), ctx.labels[c])
     except RenderError as exc:
         raise RenderError(f"{where}: {exc}") from None
+    dropped = 0
     if ctx.transform is not None:
-        cols = ctx.transform(cols)
-    return table, where, cols
+        cols, dropped = ctx.transform.project(cols)
+    return table, where, cols, dropped
 
 
 def _aggregate_piece(opener, data, i, ctx):
@@ -136,29 +138,29 @@ def _aggregate_piece(opener, data, i, ctx):
     from .backend import select
     if _TEST_DELAY_S:
         time.sleep(_TEST_DELAY_S)
-    table, where, cols = _read_piece(opener, data, i, ctx, ctx.numeric, ctx.categorical)
+    table, where, cols, dropped = _read_piece(opener, data, i, ctx, ctx.numeric, ctx.categorical)
     be = select(ctx.backend)
     with _thread_share(ctx.threads):
         partial = ctx.aggregate(ctx.plan, be, cols, i << ROW_SHIFT)
         planes = [{k: v[None] for k, v in P.collapse(g.kind, pl, be.xp).items()}
                   for g, pl in zip(ctx.plan.groups, partial)]
-    return planes, len(table), frozenset([be.name])
+    return planes, len(table), frozenset([be.name]), dropped
 
 
 def _combine(kinds, host, *parts):
     """Merge partials in piece order (earlier first); ``host``: return numpy planes."""
-    planes, rows, names = parts[0]
-    for other, n, used in parts[1:]:
+    planes, rows, names, dropped = parts[0]
+    for other, n, used, off in parts[1:]:
         merged = []
         for kind, a, b in zip(kinds, planes, other):
             xp = get_xp(next(iter(a.values())))
             if get_xp(next(iter(b.values()))) is not xp:   # mixed CPU/GPU workers
                 a, b, xp = _host(a), _host(b), np
             merged.append(P.concat(kind, a, b, xp))
-        planes, rows, names = merged, rows + n, names | used
+        planes, rows, names, dropped = merged, rows + n, names | used, dropped + off
     if host:
         planes = [_host(g) for g in planes]
-    return planes, rows, names
+    return planes, rows, names, dropped
 
 
 def _host(planes):
@@ -167,7 +169,7 @@ def _host(planes):
 
 def _scan_piece(opener, data, i, ctx):
     """Finite (min, max) of the wanted columns, the labels of category columns, the row count."""
-    table, where, cols = _read_piece(opener, data, i, ctx, list(ctx.wanted), [])
+    table, where, cols, _ = _read_piece(opener, data, i, ctx, list(ctx.wanted), [])
     try:
         labels = {c: list(table.labels(c)) for c in ctx.cats}
     except RenderError as exc:
@@ -317,6 +319,11 @@ class _RemoteTable(Table):
             raise RenderError(f"the {self.kind} has no rows.")
         return bounds, {c: _global_labels(v) for c, v in labels.items()}
 
+    def bounds(self, wanted, transform):
+        """Finite (min, max) of each ``wanted`` column ({name: log axis}) after ``transform``
+        (``sources.InBand``), found on the workers."""
+        return self._scan(wanted, [], transform)[0]
+
     def ranges(self, axes, backend=None):
         """Finite ranges computed on the workers (a geo table projects the endpoints)."""
         return self._scan(dict(axes), [])[0], "a pass on the Dask workers"
@@ -333,7 +340,8 @@ class _RemoteTable(Table):
                        columns=list(dict.fromkeys([*job.numeric, *job.categorical])),
                        aggregate=aggregate_piece)
         kinds = [g.kind for g in plan.groups]
-        planes, rows, used = self._run(_aggregate_piece, functools.partial(_combine, kinds), ctx)
+        planes, rows, used, self.dropped_rows = self._run(_aggregate_piece,
+                                                          functools.partial(_combine, kinds), ctx)
         self._rows = rows
         return planes, "+".join(sorted(used))
 

@@ -73,6 +73,15 @@ def _eq_hist_exact(xp, data, mask, valid, vmin):
     return _nan_where(xp, mask, cdf[idx]), int(xp.count_nonzero(hist))
 
 
+def _finite_offset(xp, data, mask, offset):
+    """eq_hist's shift of ``data`` when ``offset`` (its minimum) is infinite: the finite minimum
+    (eq_hist ranks, so any finite shift will do; -inf then keeps its rank)."""
+    if data.dtype.kind != 'f' or not bool(xp.isinf(offset)):
+        return offset
+    finite = data[~mask & xp.isfinite(data)]
+    return finite.min() if finite.size else data.dtype.type(0)
+
+
 def _scale(how, xp, data, mask):
     """Apply the ``how`` transform; return (scaled float array, discrete levels or None)."""
     if callable(how):
@@ -213,9 +222,8 @@ def shade_2d(data, cmap, how, alpha, span, min_alpha, rescale):
         return xp.zeros(data.shape, dtype=xp.uint32)
     if span is None:
         offset = data[~mask].min()
-        if how == 'eq_hist' and data.dtype.kind == 'f' and not np.isfinite(float(offset)):
-            finite = data[~mask & xp.isfinite(data)]   # eq_hist ranks: any finite shift will do
-            offset = finite.min() if finite.size else data.dtype.type(0)
+        if how == 'eq_hist':
+            offset = _finite_offset(xp, data, mask, offset)
     else:
         offset = np.array(span).astype(data.dtype)[0]
         data = _clip_unmasked(xp, data, mask, span[0], span[1])
@@ -273,13 +281,14 @@ def _category_colors(color_key, cats):
     return np.array([to_rgb(color_key[c]) for c in cats], dtype=np.float32)
 
 
-def _mix_colors(xp, data, total, rgb, baseline):
-    """Per-pixel (R, G, B) uint8 channels: colours weighted by value above baseline."""
+def _mix_colors(xp, data, total, rgb, baseline, ranked=False):
+    """Per-pixel (R, G, B) uint8 channels: colours weighted by value above baseline
+    (``ranked``: infinities by rank, see ``_mix_general``)."""
     rgb = xp.asarray(rgb)
     if data.dtype.kind in 'iu' and baseline is None:
         out = _mix_integer(xp, data, total, rgb)
     else:
-        out = _mix_general(xp, data, rgb, baseline)
+        out = _mix_general(xp, data, rgb, baseline, ranked)
     return out[..., 0], out[..., 1], out[..., 2]
 
 
@@ -302,16 +311,26 @@ def _mix_integer(xp, data, total, rgb):
     return out
 
 
-def _mix_general(xp, data, rgb, baseline):
-    """Colour mixing for float aggregates (NaN = empty) or an explicit baseline."""
+def _mix_general(xp, data, rgb, baseline, ranked=False):
+    """Colour mixing for float aggregates (NaN = empty) or an explicit baseline.
+
+    ``ranked`` (eq_hist of values holding +-inf, which datashader refuses): the baseline is the
+    lowest finite value, a category at +inf takes its pixel (its colour, or the mean of those at
+    +inf), one at -inf adds nothing."""
     present = ~xp.isnan(data) if data.dtype.kind == 'f' else None
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', r'All-NaN')
         base = xp.nanmin(data) if baseline is None else baseline
+    if ranked and baseline is None:
+        base = _finite_offset(xp, data, ~present, base)
     work = data if data.dtype.kind == 'f' else data.astype(xp.float64)
     weights = work - base
     if baseline is not None and data.dtype.kind != 'u':
         weights = xp.maximum(weights, 0)
+    if ranked:
+        top = weights == xp.inf
+        weights = xp.where(top.any(axis=2)[..., None], top,
+                           xp.where(weights == -xp.inf, 0, weights))
     weights = weights.astype(xp.float32)
     if present is not None:
         weights = xp.where(present, weights, xp.float32(0))
@@ -345,6 +364,8 @@ def _alpha_from_total(xp, total, dtype, how, alpha, span, min_alpha, rescale):
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', r'All-NaN')
             offset = xp.nanmin(total)
+        if how == 'eq_hist':
+            offset = _finite_offset(xp, total, mask, offset)
         if unsigned and offset == 0:
             mask = mask | (total == 0)
             if not bool(mask.all()):
@@ -375,7 +396,9 @@ def shade_3d(data, cats, color_key, how, alpha, span, min_alpha, baseline, resca
     rgb = _category_colors(color_key, cats)
     with np.errstate(invalid='ignore', divide='ignore'):
         total = _category_total(xp, data)
-        r, g, b = _mix_colors(xp, data, total, rgb, baseline)
+        # datashader refuses eq_hist of infinite totals; its answer stands for all else
+        ranked = how == 'eq_hist' and data.dtype.kind == 'f' and bool(xp.isinf(total).any())
+        r, g, b = _mix_colors(xp, data, total, rgb, baseline, ranked)
         a = _alpha_from_total(xp, total, data.dtype, how, alpha, span, min_alpha, rescale)
     return _pack(xp, r, g, b, a)
 

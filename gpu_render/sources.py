@@ -88,15 +88,35 @@ class LngLatProjection:
         self.dropped = 0
 
     def __call__(self, cols: dict) -> dict:
+        cols, dropped = self.project(cols)
+        self.dropped += dropped
+        return cols
+
+    def project(self, cols: dict) -> tuple:
+        """(``cols`` projected, rows dropped), counting nothing here: a Dask worker's copy sends
+        its piece's count back with the piece's partial."""
         from .mercator import lnglat_to_meters
+        dropped = 0
         if self.x in cols:
             cols[self.x] = lnglat_to_meters(cols[self.x].astype(np.float64, copy=False), 0.0)[0]
         if self.y in cols:
             lat = np.asarray(cols[self.y]).astype(np.float64, copy=False)
             band = in_band(lat)
-            self.dropped += int(np.count_nonzero(np.isnan(band)) - np.count_nonzero(np.isnan(lat)))
+            dropped = int(np.count_nonzero(np.isnan(band)) - np.count_nonzero(np.isnan(lat)))
             cols[self.y] = lnglat_to_meters(0.0, band)[1]
-        return cols
+        return cols, dropped
+
+
+class InBand:
+    """Sets column ``y``'s latitudes outside Web Mercator's band to NaN (a transform, as
+    ``LngLatProjection``, that Dask workers apply to their pieces while finding ranges)."""
+
+    def __init__(self, y: str):
+        self.y = y
+
+    def project(self, cols: dict) -> tuple:
+        cols[self.y] = in_band(cols[self.y])
+        return cols, 0
 
 
 class MercatorTable(Table):
@@ -155,8 +175,9 @@ class MercatorTable(Table):
 
     @property
     def dropped_rows(self):
-        """Rows dropped so far for a latitude outside Web Mercator's band."""
-        return self._project.dropped
+        """Rows dropped so far for a latitude outside Web Mercator's band (here, or on the Dask
+        workers of a remote base table)."""
+        return self._project.dropped + self.base.dropped_rows
 
     def ranges(self, axes, backend=None):
         """The base table's ranges, projected (the projection is monotonic on each axis); a
@@ -165,10 +186,13 @@ class MercatorTable(Table):
         from .mercator import MAX_LATITUDE, lnglat_to_meters
         out, how = self.base.ranges(axes, backend)
         if self.y in out and not (-MAX_LATITUDE <= out[self.y][0] and out[self.y][1] <= MAX_LATITUDE):
-            lo, hi = np.inf, -np.inf
-            for _, cols in self.base.chunks([self.y], []):
-                blo, bhi = _finite_bounds(in_band(cols[self.y]))
-                lo, hi = min(lo, blo), max(hi, bhi)
+            if self.base.remote:
+                lo, hi = self.base.bounds({self.y: False}, InBand(self.y))[self.y]
+            else:
+                lo, hi = np.inf, -np.inf
+                for _, cols in self.base.chunks([self.y], []):
+                    blo, bhi = _finite_bounds(in_band(cols[self.y]))
+                    lo, hi = min(lo, blo), max(hi, bhi)
             if lo > hi:
                 raise RenderError(f"column {self.y!r} has no latitude inside Web Mercator's band "
                                   f"(-{MAX_LATITUDE:.4f} to {MAX_LATITUDE:.4f} degrees); check that "
