@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import gpu_render as gr
+from gpu_render import httpserver as H
 from gpu_render import server as S
 from gpu_render.server import make_server
 
@@ -38,7 +39,7 @@ def _serve(source, **kw):
 
 @pytest.fixture
 def short_timeout(monkeypatch):
-    monkeypatch.setattr(S, "REQUEST_TIMEOUT", 1.0, raising=False)
+    monkeypatch.setattr(H, "REQUEST_TIMEOUT", 1.0)
 
 
 @pytest.fixture
