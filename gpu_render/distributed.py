@@ -26,6 +26,7 @@ from . import planes as P
 from .dask_scheduler import resolve_scheduler, worker_table
 from .errors import RenderError
 from .frames import memory_table
+from .parquetreader import dataset_files
 from .table import Table
 from .xp import get_xp, to_host
 
@@ -409,8 +410,7 @@ def _dataset_files(path: str):
     if not os.path.exists(path):
         raise RenderError(f"file not found: {path}")
     if os.path.isdir(path):
-        import pyarrow.dataset as pds
-        found = sorted(pds.dataset(path, format="parquet").files)
+        found = dataset_files(path)
         if not found:
             raise RenderError(f"the directory {path} holds no Parquet files.")
         return [(f, "Parquet") for f in found]

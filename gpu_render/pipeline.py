@@ -22,8 +22,8 @@ from . import memory as M
 from . import progress
 from .axes import Viewport, expand_bounds
 from .categorizers import Categorizer, category_name
+from .arrowcols import narrow
 from .errors import RenderError
-from .filetable import narrow
 from .memory import fmt_bytes
 from .plan import AggPlan, make_plan, required_bytes
 from .prefetch import prefetch

@@ -119,8 +119,8 @@ def test_every_format_equals_in_memory(request, fmt, agg, backend):
 def test_single_parquet_file_reader_and_dataset_scanner_agree(files, frame, monkeypatch, small):
     """A single small Parquet file is read with ParquetFile (pyarrow.dataset would import pandas),
     anything else with the dataset scanner: both stream the same rows, in order, into chunks."""
-    from gpu_render import filetable
-    monkeypatch.setattr(filetable, "SMALL_PARQUET", 1 << 40 if small else 0)
+    from gpu_render import parquetreader
+    monkeypatch.setattr(parquetreader, "SMALL_PARQUET", 1 << 40 if small else 0)
     cvs = ds.Canvas(60, 40, **RANGES)
     t = open_file(files["parquet"], ["x", "v"])
     chunks = list(t.chunks(["x", "v"], [], chunk_rows=6_000))
@@ -135,8 +135,8 @@ def test_row_groups_joined_only_up_to_merge_rows(files, frame, monkeypatch):
     """The dataset scanner's row groups (7,000 rows here) pass as they are when at least half of
     ``merge_rows`` (the CPU backend: no copy); smaller ones are joined up to it (the GPU: fewer
     launches). (A small single file is read in batches of the chunk rows anyway.)"""
-    from gpu_render import filetable
-    monkeypatch.setattr(filetable, "SMALL_PARQUET", 0)
+    from gpu_render import parquetreader
+    monkeypatch.setattr(parquetreader, "SMALL_PARQUET", 0)
     t = open_file(files["parquet"], ["v"])
     as_is = [len(c["v"]) for _, c in t.chunks(["v"], [], chunk_rows=1 << 20, merge_rows=10_000)]
     joined = [len(c["v"]) for _, c in t.chunks(["v"], [], chunk_rows=1 << 20, merge_rows=30_000)]

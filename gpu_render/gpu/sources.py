@@ -10,8 +10,9 @@ import contextlib
 
 import numpy as np
 
+from ..arrowcols import read_errors
 from ..errors import RenderError
-from ..filetable import FileTable, read_errors
+from ..filetable import FileTable
 from ..table import Table
 from ..xp import get_xp
 

@@ -1,0 +1,122 @@
+"""Parquet files, directory datasets and globs, read in record batches of only the needed columns.
+
+Row counts and column ranges come from the footers' metadata and statistics; the files of a
+dataset must agree on the needed columns. A file that fits in half the memory budget is memory-
+mapped; a single small file is read without ``pyarrow.dataset``; larger ones through a dataset
+scanner with bounded read-ahead.
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+
+from .arrowcols import read_errors
+from .errors import RenderError
+from .filereader import FormatReader
+
+SMALL_PARQUET = 64 * 2**20   # a single Parquet file under this size is read without pyarrow.dataset
+
+
+def dataset_files(path: str) -> list:
+    """The Parquet files ``path`` names: a glob, a directory searched recursively (files and
+    folders whose names start with ``_`` or ``.`` left out, as pyarrow's datasets do) or one file."""
+    if any(ch in path for ch in "*?["):
+        return sorted(glob.glob(path))
+    if os.path.isdir(path):
+        found = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+            found += [os.path.join(root, n) for n in names if not n.startswith(("_", "."))]
+        return sorted(found)
+    return [path]
+
+
+class ParquetReader(FormatReader):
+    fmt = "Parquet"
+    joins_batches = True
+
+    def open(self, columns):
+        import pyarrow.parquet as pq
+        paths = dataset_files(self.path)
+        if not paths:
+            raise RenderError(f"no Parquet file found in {self.path}.")
+        self.files, self.meta = paths, []
+        for p in paths:
+            with read_errors(p, "Parquet"):
+                self.meta.append(pq.read_metadata(p))
+        self.schema = self.meta[0].schema.to_arrow_schema()
+        self.require(columns)
+        for p, md in zip(paths[1:], self.meta[1:]):
+            other = md.schema.to_arrow_schema()
+            for c in columns:
+                if c not in other.names:
+                    raise RenderError(f"the files of dataset {self.path} disagree: {p} has no column "
+                                      f"{c!r}, which {paths[0]} has.")
+                t0, t1 = self.schema.field(c).type, other.field(c).type
+                if t0 != t1:
+                    raise RenderError(f"the files of dataset {self.path} disagree on column {c!r}: "
+                                      f"it is {t0} in {paths[0]} but {t1} in {p}.")
+        self.rows = sum(md.num_rows for md in self.meta)
+        self.max_row_group = max((md.row_group(i).num_rows for md in self.meta
+                                  for i in range(md.num_row_groups)), default=0)
+
+    def extra_bytes_per_row(self, n_columns):
+        return 8 * n_columns * 4      # compressed and decoded pages, dictionary buffers
+
+    def batches(self, columns, chunk_rows, numeric, settings):
+        # Files that fit in half the memory budget are memory-mapped: decoding then reads the
+        # page cache in place instead of copying it (measured: 0.13 s less system time per
+        # 100M float32 rows). Larger ones are read with pread, as mapped pages would count in
+        # RSS until the whole file is done.
+        mapped = sum(os.path.getsize(f) for f in self.files) <= settings.budget_bytes // 2
+        if len(self.files) == 1 and settings.pool is None and os.path.getsize(self.files[0]) < SMALL_PARQUET:
+            # importing pyarrow.dataset imports pandas (about 0.2 s, more than reading such a
+            # file takes); the file reader streams one file as well without it
+            import pyarrow.parquet as pq
+            pf = pq.ParquetFile(self.files[0], metadata=self.meta[0], memory_map=mapped,
+                                page_checksum_verification=True)
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns, use_threads=settings.threads):
+                if batch.num_rows:
+                    yield batch
+            return
+        import pyarrow.dataset as pds
+        import pyarrow.fs as pfs
+        ds = pds.dataset(self.files, schema=self.schema, format="parquet",
+                         filesystem=pfs.LocalFileSystem(use_mmap=mapped))
+        # pre_buffer would cache whole column chunks of a file ahead: unbounded memory
+        scanner = ds.scanner(columns=columns, batch_size=chunk_rows, batch_readahead=1,
+                             fragment_readahead=1, use_threads=settings.threads, memory_pool=settings.pool,
+                             fragment_scan_options=pds.ParquetFragmentScanOptions(
+                                 pre_buffer=False, page_checksum_verification=True))
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                yield batch
+
+    def statistics(self, axes):
+        """Ranges from the row groups' statistics, when every non-empty row group has them."""
+        lo = {c: math.inf for c in axes}
+        hi = {c: -math.inf for c in axes}
+        for md in self.meta:
+            for i in range(md.num_row_groups):
+                rg = md.row_group(i)
+                if rg.num_rows == 0:
+                    continue
+                found = {}
+                for j in range(rg.num_columns):
+                    col = rg.column(j)
+                    if col.path_in_schema in axes:
+                        found[col.path_in_schema] = col.statistics
+                for c in axes:
+                    st = found.get(c)
+                    if st is None or not st.has_min_max or st.null_count == rg.num_rows:
+                        return None
+                    try:
+                        a, b = float(st.min), float(st.max)
+                    except (TypeError, ValueError):
+                        return None
+                    lo[c], hi[c] = min(lo[c], a), max(hi[c], b)
+        for c, log in axes.items():
+            if not (math.isfinite(lo[c]) and math.isfinite(hi[c])) or (log and lo[c] <= 0):
+                return None
+        return {c: (lo[c], hi[c]) for c in axes}
