@@ -110,7 +110,10 @@ def compiled(launches, tmp_path_factory):
 def _write_table(out):
     lines = ["# GPU kernels compiled for sm_80 and sm_90 (NVVM + ptxas -v, no GPU)", "",
              "Written by `tests/test_ptx_kernels.py` from the launches the GPU backend made over a",
-             "representative set of renders (argument types recorded at `GPUBackend._launch`).", "",
+             "representative set of renders (argument types recorded at `GPUBackend._launch`).",
+             "Up to 32 registers a 256-thread block fits 8 times per SM (full occupancy on sm_80/sm_90);",
+             "`test_kernels_keep_full_occupancy` fails a kernel past that, or past its count before the",
+             "folding where it was already above (min/max 37, sum 34).", "",
              "| kernel | signature | " + " | ".join(f"sm_{cc.replace('.', '')} regs | smem B"
                                                  for cc in ARCHS) + " |",
              "|---|---|" + "---|---|" * len(ARCHS)]
@@ -152,6 +155,27 @@ def test_every_kernel_compiles_without_spills_or_local_memory(compiled, cc):
             bad.append(f"{name}: {r['smem']} bytes of static shared memory (limit {SMEM_LIMIT})")
     assert not bad, "\n".join(bad)
     assert all(r["registers"] > 0 for r in compiled[cc])   # the report was read
+
+
+FULL_OCCUPANCY_REGS = 65536 // 2048   # sm_80/sm_90: 64K registers and 2,048 threads per SM
+# Kernels that needed more than that before the folding (gpu_kernels_before_folding.md): they may
+# not grow. (Capping them at 32 with -maxrregcount spills min, max and sum on sm_80.)
+ABOVE_FULL_OCCUPANCY = {("min", False): 37, ("max", False): 37, ("sum", False): 34}
+
+
+@pytest.mark.parametrize("cc", ARCHS)
+def test_kernels_keep_full_occupancy(compiled, cc):
+    """Up to 32 registers a 256-thread block still fits eight times per SM, so ptxas may use
+    any count up to that at no cost; no kernel may go past it, except those that already did
+    before the folding, which may not grow."""
+    bad = []
+    for r in compiled[cc]:
+        key = tuple(r["key"])
+        limit = ABOVE_FULL_OCCUPANCY.get(key, FULL_OCCUPANCY_REGS)
+        if r["registers"] > limit:
+            bad.append(f"{ptx.kernel_name(key)}({ptx.describe(r['args'])}) sm_{cc}: "
+                       f"{r['registers']} registers (at most {limit})")
+    assert not bad, "\n".join(bad)
 
 
 def test_ptxas_report_parsing():
