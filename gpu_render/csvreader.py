@@ -43,7 +43,6 @@ class CsvReader(FormatReader):
 
     def __init__(self, path, columns, kind, skip_bad_rows=False):
         self.bad_rows = 0
-        self.threads, self.pool = True, None
         self._parse_block = 1 << 20
         super().__init__(path, columns, kind, skip_bad_rows)
 
@@ -69,7 +68,7 @@ class CsvReader(FormatReader):
 
     def batches(self, columns, chunk_rows, numeric, settings):
         self.bad_rows = 0
-        self.threads, self.pool = settings.threads, settings.pool
+        self.settings = settings   # the pass's threads and pool, for the parses below
         from .prefetch import prefetch
         block = int(min(max(chunk_rows * self.row_bytes, 1 << 16), CSV_BLOCK))
         # read_csv parses its sub-blocks in parallel and returns a batch for each: one per core
@@ -103,8 +102,8 @@ class CsvReader(FormatReader):
 
         types = {c: (pa.binary() if c in as_text else pa.float64() if c in numeric
                      else self.schema.field(c).type) for c in columns}
-        return dict(read_options=pcsv.ReadOptions(column_names=self.names, use_threads=self.threads and not exact,
-                                                  block_size=self._parse_block),
+        return dict(read_options=pcsv.ReadOptions(column_names=self.names, block_size=self._parse_block,
+                                                  use_threads=self.settings.threads and not exact),
                     parse_options=pcsv.ParseOptions(
                         newlines_in_values=exact, invalid_row_handler=on_bad_row if self.skip_bad_rows else None),
                     convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types,
@@ -121,7 +120,7 @@ class CsvReader(FormatReader):
         header = True
         with pa.input_stream(self.path, compression="detect") as src:
             while True:
-                buf = pa.allocate_buffer(len(carry) + block, memory_pool=self.pool)
+                buf = pa.allocate_buffer(len(carry) + block, memory_pool=self.settings.pool)
                 view = memoryview(buf).cast("B")
                 view[:len(carry)] = carry
                 got = src.readinto(view[len(carry):])
@@ -179,7 +178,7 @@ class CsvReader(FormatReader):
         self._runaway = None
         while True:
             try:
-                return pcsv.read_csv(pa.BufferReader(body), memory_pool=self.pool,
+                return pcsv.read_csv(pa.BufferReader(body), memory_pool=self.settings.pool,
                                      **self._csv_options(columns, numeric, line0 is not None, as_text))
             except pa.ArrowInvalid as exc:
                 if self._runaway is not None and line0 is not None:

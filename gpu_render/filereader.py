@@ -16,9 +16,9 @@ from .table import require_columns
 class ReadSettings:
     """How the table wants a pass read: on several threads or one, from which Arrow memory pool
     (None: pyarrow's default), within which memory budget (bytes)."""
-    threads: bool = True
-    pool: object = None
-    budget_bytes: int = 256 * 2**20
+    threads: bool
+    pool: object
+    budget_bytes: int
 
 
 class FormatReader:

@@ -49,7 +49,6 @@ def _sort_key(v):
     return (0, v) if isinstance(v, (int, float)) else (1, str(v))
 
 
-
 class FileTable(Table):
     """A file read in chunks; ``chunks`` yields ``(row0, {name: numpy array})``."""
 
