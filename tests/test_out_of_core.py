@@ -365,6 +365,24 @@ def test_dataset_files_disagree_on_schema(tmp_path, frame):
         ds.Canvas(40, 40).points(str(tmp_path / "ds"), "x", "y")
 
 
+def test_dataset_directory_leaves_out_hidden_and_underscore_files_and_folders(tmp_path, frame):
+    """A directory reads as pyarrow's datasets read it, in this process and on Dask workers alike:
+    files and folders starting with ``_`` or ``.`` (``_SUCCESS``, ``_temporary/``) are left out."""
+    from gpu_render.distributed import _dataset_files
+    root = tmp_path / "ds"
+    for sub in ("", "part=1", "_temporary", ".staging"):
+        os.makedirs(root / sub, exist_ok=True)
+    table = pa.Table.from_pandas(frame.iloc[:100], preserve_index=False)
+    for name in ("a.parquet", "part=1/b.parquet", "_temporary/c.parquet", ".staging/d.parquet", "_e.parquet"):
+        pq.write_table(table, root / name)
+    (root / "_SUCCESS").write_bytes(b"")
+    want = [str(root / "a.parquet"), str(root / "part=1" / "b.parquet")]
+    assert open_file(str(root), ["x", "y"]).files == want
+    assert [f for f, _ in _dataset_files(str(root))] == want
+    finite = int(np.isfinite(frame.x.iloc[:100] + frame.y.iloc[:100]).sum())
+    assert int(ds.Canvas(40, 40).points(str(root), "x", "y").sum()) == 2 * finite
+
+
 def _bad_csv(tmp_path, n=5_000, bad_lines=(1234,), text="1.0,2.0", name="bad.csv"):
     lines = ["x,y,v"] + [f"{i * 1e-3},{i * 2e-3},{i}" for i in range(n)]
     for ln in bad_lines:
