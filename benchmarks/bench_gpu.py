@@ -1,7 +1,10 @@
 """GPU benchmark: count / mean / count_cat of device-resident float32 points at 1920x1080.
 
 Uniform and skewed data (90% of the points in 1% of the pixels, randomly interleaved), 1e8 and
-1e9 points; each configuration warmed up, then timed with CUDA events, median of ``--runs``.
+1e9 points, and at the smallest size the uniform points sorted by pixel (as a spatial index
+stores them); each configuration warmed up, then timed with CUDA events, median of ``--runs``.
+count and count_cat are timed with both large-grid count kernels: the default one (device
+atomics after per-thread runs) and the warp-aggregated one (``GPUBackend.warp_aggregate``).
 Baselines measured in the same run: a plain CuPy count (linear pixel index + ``cupy.bincount``),
 the CPU fallback on 1e8 points, datashader on cuDF where cuDF is importable, and the device's
 copy bandwidth, which gives each run's memory floor (bytes of the columns read once).
@@ -24,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+WARP_AGGS = ("count", "count_cat")   # the aggregates whose large-grid kernel has a warp variant
 TARGETS = {"count_1e9_ms": 20.0, "speedup_vs_cupy": 5.0, "mean_count_cat_vs_count": 3.0,
            "skewed_vs_uniform": 3.0}
 
@@ -43,7 +47,7 @@ def parse():
     a = p.parse_args()
     if a.sim_smoke:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-        a.sizes, a.cpu_size, a.runs, a.warmup, a.width, a.height = "2000", "2000", 3, 1, 64, 36
+        a.sizes, a.cpu_size, a.runs, a.warmup, a.width, a.height = "2000", "2000", 2, 0, 64, 36
     a.sizes = [int(float(s)) for s in a.sizes.split(",")]
     a.cpu_size = int(float(a.cpu_size))
     return a
@@ -74,8 +78,9 @@ class Timer:
         return {"median_ms": statistics.median(times), "min_ms": min(times), "runs": runs}
 
 
-def make_points(xp, n, skewed, ncat, w, h, seed=0):
-    """float32 x, y in [0, 1), v, and int8 categories; skewed: 90% in a box of 1% of the pixels."""
+def make_points(xp, n, skewed, ncat, w, h, seed=0, ordered=False):
+    """float32 x, y in [0, 1), v, and int8 categories; skewed: 90% in a box of 1% of the pixels;
+    ordered: the rows sorted by their pixel (row-major), so consecutive rows share pixels."""
     rs = xp.random.RandomState(seed)
 
     def rand():  # float32 straight from the generator on a GPU (no float64 temporaries)
@@ -89,6 +94,11 @@ def make_points(xp, n, skewed, ncat, w, h, seed=0):
         del hot
     v = rand()
     c = (rand() * ncat).astype(xp.int8)
+    if ordered:
+        order = xp.argsort(xp.minimum((y * h).astype(xp.int32), h - 1) * w
+                           + xp.minimum((x * w).astype(xp.int32), w - 1))
+        x, y, v, c = x[order], y[order], v[order], c[order]
+        del order
     return {"x": x, "y": y, "v": v, "c": c}
 
 
@@ -134,24 +144,33 @@ def main():
     print(f"device: {desc.get('device')}  copy bandwidth {bw / 1e9:.0f} GB/s", flush=True)
 
     for n in a.sizes:
-        for skewed in (False, True):
-            dist = "skewed" if skewed else "uniform"
-            d = make_points(xp, n, skewed, a.ncat, w, h)
-            ref = None
-            for name, agg in aggs.items():
-                job = pipeline.prepare(cvs, d, "x", "y", agg, backend="gpu")
-                t = timer(lambda: pipeline.run(job), a.runs, a.warmup)
-                res = pipeline.run(job)
-                if name == "count":
-                    ref = to_host(res.data)
-                    assert int(ref.sum()) == n, "count lost points"
-                floor_ms = n * col_bytes[name] / bw * 1e3
-                row = dict(impl="gpu_render", agg=name, n=n, dist=dist, **t,
-                           gpoints_per_s=n / t["median_ms"] / 1e6, memory_floor_ms=floor_ms,
-                           fraction_of_floor=floor_ms / t["median_ms"])
-                out["results"].append(row)
-                print(f"{n:>12,} {dist:8} {name:10} {t['median_ms']:9.3f} ms  "
-                      f"{row['gpoints_per_s']:6.2f} Gpt/s  floor {floor_ms:.3f} ms", flush=True)
+        layouts = [("uniform", False, False), ("skewed", True, False)]
+        if n == a.sizes[0]:
+            layouts.append(("sorted", False, True))
+        for dist, skewed, ordered in layouts:
+            d = make_points(xp, n, skewed, a.ncat, w, h, ordered=ordered)
+            ref, refs = None, {}
+            for warp, impl in ((False, "gpu_render"), (True, "gpu_render_warp")):
+                be.warp_aggregate = warp
+                for name, agg in aggs.items():
+                    if warp and name not in WARP_AGGS:
+                        continue
+                    job = pipeline.prepare(cvs, d, "x", "y", agg, backend="gpu")
+                    t = timer(lambda: pipeline.run(job), a.runs, a.warmup)
+                    res = to_host(pipeline.run(job).data)
+                    if name == "count":
+                        assert int(res.sum()) == n, f"{impl} count lost points"
+                        ref = res if ref is None else ref
+                    first = refs.setdefault(name, res)
+                    assert np.array_equal(res, first, equal_nan=True), f"{impl} {name} differs from the default kernel"
+                    floor_ms = n * col_bytes[name] / bw * 1e3
+                    row = dict(impl=impl, agg=name, n=n, dist=dist, **t,
+                               gpoints_per_s=n / t["median_ms"] / 1e6, memory_floor_ms=floor_ms,
+                               fraction_of_floor=floor_ms / t["median_ms"])
+                    out["results"].append(row)
+                    print(f"{n:>12,} {dist:8} {name + (' warp' if warp else ''):15} {t['median_ms']:9.3f} ms  "
+                          f"{row['gpoints_per_s']:6.2f} Gpt/s  floor {floor_ms:.3f} ms", flush=True)
+            be.warp_aggregate = False
             t = timer(lambda: cupy_count(xp, d, w, h), a.runs, a.warmup)
             base = to_host(cupy_count(xp, d, w, h))
             out["results"].append(dict(impl="cupy_bincount", agg="count", n=n, dist=dist, **t,
@@ -226,6 +245,10 @@ def _summarise(out, sizes):
         u = _find(out, impl="gpu_render", agg=agg, n=big, dist="uniform")
         k = _find(out, impl="gpu_render", agg=agg, n=big, dist="skewed")
         s[f"{agg}_skewed_vs_uniform"] = k / u if k and u else None
+    for r in out["results"]:   # warp-aggregated kernel against the default, same data
+        if r["impl"] == "gpu_render_warp":
+            base = _find(out, impl="gpu_render", agg=r["agg"], n=r["n"], dist=r["dist"])
+            s[f"{r['agg']}_{r['dist']}_{r['n']:.0e}_warp_speedup"] = base / r["median_ms"] if base else None
     out["summary"] = s
 
 

@@ -36,6 +36,7 @@ def gpu():
     yield GPU
     GPU.budget_bytes = None
     GPU.shared_slots = None
+    GPU.warp_aggregate = G.warp_aggregate_default()
 
 
 def make_data(dtype, log=False, n=N, seed=7):
@@ -101,6 +102,74 @@ def test_every_reduction_matches_cpu(gpu, w, h, dtype, log, shared):
     assert int(to_host(out_gpu["count"].data).sum()) > 0
     for name in REDUCTIONS:
         assert_same(out_gpu[name], out_cpu[name], nonfinite_equal=name in ("std", "var"))
+
+
+COUNTS = dict(count=ds.count(), count_v=ds.count("v"), any=ds.any(), count_cat=ds.count_cat("c"),
+              by_count=ds.by("c", ds.count("v")))
+
+
+def _sorted_in_space(df, w, h, edges):
+    """The rows ordered by their pixel (as a spatial index stores them), so the 32 lanes of a
+    warp, which read 32 consecutive rows, mostly share a cell; NaN/off-grid rows come last."""
+    span = edges[1] - edges[0]
+    px = np.clip(((df.x - edges[0]) / span * w).fillna(-1), -1, w).astype(int)
+    py = np.clip(((df.y - edges[0]) / span * h).fillna(-1), -1, h).astype(int)
+    return df.iloc[np.argsort(py.to_numpy() * (w + 2) + px.to_numpy(), kind="stable")]
+
+
+@pytest.mark.parametrize("w,h,n,order", [(1, 1, 3_000, "random"), (80, 60, 3_000, "random"),
+                                         (80, 60, 2_999, "sorted"), (9, 7, 1_001, "sorted")])
+def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, monkeypatch, w, h, n, order):
+    """``warp_aggregate``: the count kernels of grids past shared memory elect one lane per cell
+    in each warp (``match_any_sync``; the simulator exchanges the lanes' keys in shared memory)
+    and it adds the cell's lanes. Same counts as the CPU and the default kernel, with NaN,
+    off-grid and edge rows, a partial last warp (n not a multiple of 32) and sorted rows."""
+    df, edges = make_data(np.float32, n=n)
+    if order == "sorted":
+        df = _sorted_in_space(df, w, h, edges)
+    cvs = ds.Canvas(w, h, edges, edges)
+    agg = ds.summary(**COUNTS)
+    launched = []
+    original = G.GPUBackend._launch
+    monkeypatch.setattr(G.GPUBackend, "_launch",
+                        lambda self, key, *a: (launched.append(key), original(self, key, *a))[1])
+    gpu.shared_slots = 0
+    gpu.warp_aggregate = False
+    plain = cvs.points(df, "x", "y", agg, backend="gpu")
+    assert launched and not any(k[2] for k in launched)
+    launched.clear()
+    gpu.warp_aggregate = True
+    warp = cvs.points(df, "x", "y", agg, backend="gpu")
+    assert {k for k in launched} == {("count", False, True), ("count_valid", False, True)}
+    cpu = cvs.points(df, "x", "y", agg, backend="cpu")
+    assert int(cpu["count"].data.sum()) > 0
+    for name in COUNTS:
+        assert_same(warp[name], cpu[name])
+        assert_same(warp[name], plain[name])
+
+
+def test_warp_kernels_only_where_shared_memory_does_not_fit(gpu, monkeypatch):
+    launched = []
+    original = G.GPUBackend._launch
+    monkeypatch.setattr(G.GPUBackend, "_launch",
+                        lambda self, key, *a: (launched.append(key), original(self, key, *a))[1])
+    gpu.warp_aggregate = True
+    df, edges = make_data(np.float64, n=500)
+    out = ds.Canvas(7, 5, edges, edges).points(df, "x", "y", ds.summary(n=ds.count(), m=ds.mean("v")),
+                                               backend="gpu")
+    assert set(launched) == {("count", True, False), ("sum", True, False)}   # shared, no warp
+    ref = ds.Canvas(7, 5, edges, edges).points(df, "x", "y", ds.count(), backend="cpu")
+    np.testing.assert_array_equal(to_host(out["n"].data), ref.data)
+
+
+@pytest.mark.parametrize("value,on", [(None, False), ("0", False), ("1", True), ("yes", True),
+                                      ("off", False)])
+def test_warp_switch_from_the_environment(monkeypatch, value, on):
+    if value is None:
+        monkeypatch.delenv("GPU_RENDER_WARP_AGG", raising=False)
+    else:
+        monkeypatch.setenv("GPU_RENDER_WARP_AGG", value)
+    assert G.warp_aggregate_default() is on
 
 
 def test_single_reduction_result_lives_on_the_device(gpu):

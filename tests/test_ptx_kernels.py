@@ -26,6 +26,7 @@ from gpu_render.gpu import ptx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "benchmarks", "results", "gpu_kernels.md")
+BEFORE = os.path.join(ROOT, "benchmarks", "results", "gpu_kernels_before_folding.md")
 ARCHS = ("8.0", "9.0")
 SMEM_LIMIT = 48 * 1024
 GPU, GPU_REASON = B.probe("gpu", explicit=True)
@@ -69,20 +70,27 @@ def _renders():
 
 @pytest.fixture(scope="module")
 def launches():
-    """{(kernel key, argument specs)} of every launch the backend made over ``_renders``."""
+    """{(kernel key, argument specs)} of every launch the backend made over ``_renders``, with
+    the warp-aggregated count kernels switched off (the default) and on."""
     seen = {}
     original = G.GPUBackend._launch
+    backend = B.select("gpu")
 
-    def record(key, launch, *args):
+    def record(self, key, launch, *args):
         specs = [ptx.arg_spec(a) for a in args]
         seen[json.dumps([key, specs])] = (key, specs)
-        return original(key, launch, *args)
-    G.GPUBackend._launch = staticmethod(record)
+        return original(self, key, launch, *args)
+    G.GPUBackend._launch = record
     try:
-        for source, canvas, reds in _renders():
-            ds.Canvas(**canvas).points(source, "x", "y", ds.summary(**reds), backend="gpu")
+        for warp in (False, True):
+            backend.warp_aggregate = warp
+            for source, canvas, reds in _renders():
+                if warp and canvas["plot_width"] * canvas["plot_height"] <= K.SMEM_SLOTS:
+                    continue   # shared-memory grids never take the warp kernels
+                ds.Canvas(**canvas).points(source, "x", "y", ds.summary(**reds), backend="gpu")
     finally:
-        G.GPUBackend._launch = staticmethod(original)
+        G.GPUBackend._launch = original
+        backend.warp_aggregate = G.warp_aggregate_default()
     return list(seen.values())
 
 
@@ -111,10 +119,12 @@ def _write_table(out):
     lines = ["# GPU kernels compiled for sm_80 and sm_90 (NVVM + ptxas -v, no GPU)", "",
              "Written by `tests/test_ptx_kernels.py` from the launches the GPU backend made over a",
              "representative set of renders (argument types recorded at `GPUBackend._launch`).",
-             "Up to 32 registers a 256-thread block fits 8 times per SM (full occupancy on sm_80/sm_90);",
-             "`test_kernels_keep_full_occupancy` fails a kernel past that, or past its count before the",
-             "folding where it was already above (min/max 37, sum 34).", "",
-             "| kernel | signature | " + " | ".join(f"sm_{cc.replace('.', '')} regs | smem B"
+             "`test_no_kernel_needs_more_registers_than_before_the_folding` holds each kernel to its",
+             "pre-folding kernel's count (gpu_kernels_before_folding.md) and the new warp kernels to 32",
+             "(a 256-thread block fits 8 times per SM: full occupancy on sm_80/sm_90). A cap is the",
+             "`--maxrregcount` the kernel is compiled with for that architecture (`kernels.MAX_REGISTERS`,",
+             "numba's `max_registers` on a GPU); ptxas reports no spills under it.", "",
+             "| kernel | signature | " + " | ".join(f"sm_{cc.replace('.', '')} regs (cap) | smem B"
                                                  for cc in ARCHS) + " |",
              "|---|---|" + "---|---|" * len(ARCHS)]
     rows = {}
@@ -122,7 +132,9 @@ def _write_table(out):
         for r in results:
             rows.setdefault((ptx.kernel_name(r["key"]), ptx.describe(r["args"])), {})[cc] = r
     for (key, sig), per in sorted(rows.items()):
-        cells = " | ".join(f"{per[cc].get('registers', '-')} | {per[cc].get('smem', '-')}" for cc in ARCHS)
+        cells = " | ".join(f"{per[cc].get('registers', '-')}"
+                           + (f" ({per[cc]['max_registers']})" if per[cc].get("max_registers") else "")
+                           + f" | {per[cc].get('smem', '-')}" for cc in ARCHS)
         lines.append(f"| `{key}` | `{sig}` | {cells} |")
     regs = [r.get("registers", 0) for res in out.values() for r in res]
     lines += ["", f"{len(rows)} kernel signatures; at most {max(regs)} registers; no spills, no local memory."]
@@ -158,24 +170,53 @@ def test_every_kernel_compiles_without_spills_or_local_memory(compiled, cc):
 
 
 FULL_OCCUPANCY_REGS = 65536 // 2048   # sm_80/sm_90: 64K registers and 2,048 threads per SM
-# Kernels that needed more than that before the folding (gpu_kernels_before_folding.md): they may
-# not grow. (Capping them at 32 with -maxrregcount spills min, max and sum on sm_80.)
-ABOVE_FULL_OCCUPANCY = {("min", False): 37, ("max", False): 37, ("sum", False): 34}
+# the kernels before the folding of issue 10 (gpu_kernels_before_folding.md) -> the kernels now
+FOLDED_FROM = {"count_global": (("count", False, False), ("count_valid", False, False)),
+               "count_shared": (("count", True, False), ("count_valid", True, False)),
+               "sum_global": (("sum", False, False),), "sum_shared": (("sum", True, False),),
+               "m2_global": (("m2", False, False),),
+               "minmax_global": (("min", False, False), ("max", False, False)),
+               "rowpick_global": (("first_row", False, False), ("last_row", False, False)),
+               "rowvalue_global": (("row_value", False, False),)}
+
+
+def _registers_before():
+    """{(kernel key, "8.0"/"9.0"): most registers any signature of its old kernel used}."""
+    out = {}
+    for line in open(BEFORE).read().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 + 2 * len(ARCHS) or cells[0] not in FOLDED_FROM:
+            continue
+        for n, cc in enumerate(ARCHS):
+            for key in FOLDED_FROM[cells[0]]:
+                out[key, cc] = max(out.get((key, cc), 0), int(cells[2 + 2 * n]))
+    return out
+
+
+def test_the_table_before_the_folding_names_every_old_kernel():
+    before = _registers_before()
+    folded = {k for keys in FOLDED_FROM.values() for k in keys}
+    assert {k for k, _ in before} == folded
+    assert folded == {k for k in K.KERNELS if not k[2]}   # all but the new warp kernels
+    assert before[("m2", False, False), "9.0"] == 29 and before[("min", False, False), "9.0"] == 37
 
 
 @pytest.mark.parametrize("cc", ARCHS)
-def test_kernels_keep_full_occupancy(compiled, cc):
-    """Up to 32 registers a 256-thread block still fits eight times per SM, so ptxas may use
-    any count up to that at no cost; no kernel may go past it, except those that already did
-    before the folding, which may not grow."""
-    bad = []
+def test_no_kernel_needs_more_registers_than_before_the_folding(compiled, cc):
+    """Each folded kernel uses at most the registers its pre-folding kernel did on that
+    architecture; the warp kernels, new, stay at full occupancy (32 at 256 threads per block)."""
+    before, bad = _registers_before(), []
     for r in compiled[cc]:
         key = tuple(r["key"])
-        limit = ABOVE_FULL_OCCUPANCY.get(key, FULL_OCCUPANCY_REGS)
+        limit = before.get((key, cc), FULL_OCCUPANCY_REGS)
         if r["registers"] > limit:
             bad.append(f"{ptx.kernel_name(key)}({ptx.describe(r['args'])}) sm_{cc}: "
                        f"{r['registers']} registers (at most {limit})")
     assert not bad, "\n".join(bad)
+    # the caps reached ptxas through numba's real dispatcher options, as a GPU's link gets them
+    caps = {tuple(r["key"]): r["max_registers"] for r in compiled[cc]}
+    assert caps == {k: K.register_cap(k, tuple(int(v) for v in cc.split("."))) for k in caps}
+    assert caps[("count", False, True)] == K.WARP_MAX_REGISTERS
 
 
 def test_ptxas_report_parsing():

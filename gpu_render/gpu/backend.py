@@ -51,6 +51,12 @@ def _on_device(array) -> bool:
     return hasattr(array, "__cuda_array_interface__")
 
 
+def warp_aggregate_default() -> bool:
+    """``GPU_RENDER_WARP_AGG=1`` turns on the warp-aggregated count kernels for grids too large
+    for shared memory (``kernels.get``); off by default until a GPU has timed both variants."""
+    return os.environ.get("GPU_RENDER_WARP_AGG", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
 class GPUBackend(Backend):
     """Aggregates with Numba CUDA kernels into CuPy planes (numpy ones under the simulator)."""
 
@@ -65,12 +71,15 @@ class GPUBackend(Backend):
         self._cuda = cuda
         self.budget_bytes = None     # overrides the free-memory query (tests, --memory limits)
         self.shared_slots = None     # largest grid for shared-memory histograms (None: kernels')
+        self.warp_aggregate = warp_aggregate_default()   # warp-aggregated count kernels
         self.allocator = "host memory (CUDA simulator)" if simulated else M.setup()
+        self.cc = None               # compute capability: the kernels' register caps
         if simulated:
             self.max_blocks = 2
         else:
-            sms = cuda.get_current_device().MULTIPROCESSOR_COUNT
-            self.max_blocks = sms * 8
+            dev = cuda.get_current_device()
+            self.max_blocks = dev.MULTIPROCESSOR_COUNT * 8
+            self.cc = tuple(dev.compute_capability)
         self._no_vals = xp.zeros(1, np.float64)
         self._no_cats = xp.zeros(1, np.int32)
         self._spares = {}
@@ -270,7 +279,8 @@ class GPUBackend(Backend):
                 if body == "m2":      # cell means of this chunk, from its sum pass
                     with np.errstate(divide="ignore", invalid="ignore"):
                         target["mean"] = target["sum"] / target["cnt"]
-                key = (body, shared and body in K.SHARED_BODIES)
+                sh = shared and body in K.SHARED_BODIES
+                key = (body, sh, self.warp_aggregate and not sh and body in K.WARP_BODIES)
                 first = target[out0]
                 second = target[out1] if out1 is not None else self._spare(first.dtype)
                 self._launch(key, launch, *args, first, second)
@@ -288,12 +298,11 @@ class GPUBackend(Backend):
             spare = self._spares[np.dtype(dtype)] = self.xp.zeros(1, dtype)
         return spare
 
-    @staticmethod
-    def _launch(key, launch, *args):
+    def _launch(self, key, launch, *args):
         """Run kernel ``key`` (``kernels.get``) on ``launch`` = (blocks, threads): the one place
         every kernel starts (tests record the argument types here to compile them to PTX)."""
         from . import kernels as K
-        K.get(key)[launch](*args)
+        K.get(key, self.cc)[launch](*args)
 
 
 def _driver_missing():

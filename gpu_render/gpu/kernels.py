@@ -2,9 +2,9 @@
 
 How they are shaped for the hardware:
 
-- **One tile loop.** ``get((body, shared))`` builds every kernel from one loop; the body (what a
-  row does to its cell) and the shared-memory switch are closure constants that numba folds, so
-  each kernel compiles to its own body alone. ``PASSES`` lists each kind's passes in one place.
+- **One tile loop.** ``get((body, shared, warp))`` builds every kernel from one loop; the body
+  (what a row does to its cell) and the shared-memory and warp switches are closure constants
+  that numba folds, so each kernel compiles to its own body alone. ``PASSES`` lists each kind's passes in one place.
 - **Coalesced, block-uniform loops.** A block walks tiles of ``TPB * ITEMS`` consecutive rows,
   the grid striding over tiles (a persistent grid of a few blocks per SM). Thread ``t`` reads rows
   ``tile + t + j*TPB`` for ``j < ITEMS``: every load of a warp is one contiguous 128-byte line per
@@ -22,7 +22,14 @@ How they are shaped for the hardware:
      (pixels x categories) fits in ``SMEM_SLOTS``: atomics land in on-chip shared memory and each
      block flushes its non-zero cells to device memory once;
   3. otherwise device-memory atomics resolve in L2 (a 1920x1080 uint32 grid is 8 MB, resident in
-     the 50 MB L2 of an H100), spread over 2M addresses.
+     the 50 MB L2 of an H100), spread over 2M addresses. The 32 lanes of a warp read 32
+     consecutive rows, so where rows arrive sorted in space (a Z-order index, a time series of
+     tracks) the lanes hit one pixel together and the runs of layer 1 (rows ``TPB`` apart) do
+     not merge them; ``warp`` count kernels (``GPUBackend.warp_aggregate``,
+     ``GPU_RENDER_WARP_AGG=1``) elect one lane per pixel with ``match_any_sync`` and issue one
+     atomic per pixel per warp. Chosen over binning by screen tile first, which needs a sort or
+     a second pass over the rows and scratch memory per chunk; off by default until a GPU has
+     timed both (``benchmarks/bench_gpu.py``).
   min/max/first/last read the current cell first and only issue the atomic when the row could
   improve it, so a hot pixel quickly stops receiving atomics at all.
 - **std/var without locks.** Two passes per chunk: (sum, count) per cell, then the sum of
@@ -100,6 +107,8 @@ def _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, has_vals, has_cats):
 # bodies and each kernel compiles to its own body alone.
 BODIES = ("count", "count_valid", "sum", "m2", "min", "max", "first_row", "last_row", "row_value")
 SHARED_BODIES = ("count", "count_valid", "sum")   # with block-private shared histograms
+WARP_BODIES = ("count", "count_valid")            # with warp aggregation (device atomics only)
+FULL_WARP = np.int32(-1)                          # match_any_sync's mask: all 32 lanes
 
 # The passes of each kernel kind, in order: (body, (plane of out0, plane of out1 or None)). A VAR group's
 # passes write its chunk temporaries, the m2 pass reading the cell means ("mean") the backend
@@ -114,18 +123,63 @@ PASSES = {
     P.FIRST: (("first_row", ("row", None)), ("row_value", ("row", "val"))),
     P.LAST: (("last_row", ("row", None)), ("row_value", ("row", "val"))),
 }
-KERNELS = tuple((b, sh) for b in BODIES for sh in ((False, True) if b in SHARED_BODIES else (False,)))
+KERNELS = (tuple((b, sh, False) for b in BODIES for sh in ((False, True) if b in SHARED_BODIES else (False,)))
+           + tuple((b, False, True) for b in WARP_BODIES))
+
+# ptxas register caps (numba's ``max_registers``, given to the driver's link for the device's
+# compute capability) where the folded kernel got more registers than its pre-folding kernel
+# (benchmarks/results/gpu_kernels_before_folding.md): ptxas fills free registers up to 32, but
+# these are held to their old counts, at which ptxas reports no spills (tests/test_ptx_kernels).
+MAX_REGISTERS = {(9, 0): {("m2", False, False): 29, ("first_row", False, False): 27,
+                          ("last_row", False, False): 27, ("sum", True, False): 30}}
+
+
+WARP_MAX_REGISTERS = 32   # full occupancy at TPB=256; uncapped, count_valid (warp) takes 36 on sm_80
+
+
+def register_cap(key, cc):
+    """The register cap of kernel ``key`` compiled for compute capability ``cc``, or None."""
+    key = tuple(key)
+    cap = MAX_REGISTERS.get(tuple(cc) if cc else None, {}).get(key)
+    return WARP_MAX_REGISTERS if cap is None and key[2] else cap
+
+
+if SIMULATED:   # the simulator has no warp intrinsics: the lanes compare keys in shared memory
+    @cuda.jit(device=True)
+    def _match_any(lanes, k):
+        """``cuda.match_any_sync(FULL_WARP, k)``: the lanes of this thread's warp whose ``k``
+        equals its own, as a bit mask. Every thread of the block calls it (two syncthreads)."""
+        t = cuda.threadIdx.x
+        lanes[t] = k
+        cuda.syncthreads()
+        base = t - t % 32
+        peers = 0
+        for lane in range(32):
+            if base + lane < TPB and lanes[base + lane] == k:
+                peers |= 1 << lane
+        cuda.syncthreads()      # every lane has read the keys before the next call writes them
+        return np.uint32(peers)
+else:
+    @cuda.jit(device=True, inline="always")
+    def _match_any(lanes, k):
+        return np.uint32(cuda.match_any_sync(FULL_WARP, k))
 
 
 @functools.lru_cache(maxsize=None)
-def get(key):
-    """The kernel for ``key`` = (body, shared): every pass's kernel comes from here.
+def get(key, cc=None):
+    """The kernel for ``key`` = (body, shared, warp) on a device of compute capability ``cc``
+    (None: no register cap, and the simulator): every pass's kernel comes from here.
 
     ``kernel[blocks, TPB](xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, out0, out1)``:
     ``out0``/``out1`` are the planes the body reads and writes (``PASSES``; a one-element spare of
-    out0's type when it uses one), ``row0`` the row number of ``xs[0]`` (first/last)."""
-    body, shared = key
-    if body not in BODIES or (shared and body not in SHARED_BODIES):
+    out0's type when it uses one), ``row0`` the row number of ``xs[0]`` (first/last).
+
+    ``warp``: the lanes of a warp that land in the same cell are found with ``match_any_sync``
+    and the lowest of them counts them all, so rows that arrive sorted in space (32 consecutive
+    rows, one per lane, in the same pixel) issue one device atomic per warp instead of 32."""
+    body, shared, warp = key
+    if (body not in BODIES or (shared and body not in SHARED_BODIES)
+            or (warp and (shared or body not in WARP_BODIES))):
         raise KeyError(key)
     b = BODIES.index(body)
     COUNTS = b <= 1                     # count, count_valid: run length only
@@ -134,8 +188,12 @@ def get(key):
     RUNS = b <= 3                       # per-thread run aggregation, one atomic per run
     MIN, MAX, FIRST, LAST = b == 4, b == 5, b == 6, b == 7
     SHARED = bool(shared)
+    WARP = bool(warp)
     SLOTS = SMEM_SLOTS if SHARED else 1
     SUM_SLOTS = SMEM_SLOTS if (SHARED and SUMS) else 1
+    LANES = TPB if (WARP and SIMULATED) else 1     # the simulator's key exchange of _match_any
+    cap = None if SIMULATED else register_cap(key, cc)
+    options = {} if cap is None else {"max_registers": cap}
 
     @cuda.jit(device=True, inline="always")
     def flush(out0, out1, k, run, acc):
@@ -148,10 +206,11 @@ def get(key):
         else:
             cuda.atomic.add(out1, k, acc)
 
-    @cuda.jit
+    @cuda.jit(**options)
     def kernel(xs, ys, vals, cats, ncat, p, w, h, xlog, ylog, has_cats, row0, out0, out1):
         scnt = cuda.shared.array(SLOTS, np.uint32)
         ssum = cuda.shared.array(SUM_SLOTS, np.float64)
+        lanes = cuda.shared.array(LANES, np.int64)
         n = xs.shape[0]
         t = cuda.threadIdx.x
         size = w * h * ncat
@@ -167,8 +226,16 @@ def get(key):
         for tile in range(cuda.blockIdx.x * TILE, n, cuda.gridDim.x * TILE):
             for j in range(ITEMS):
                 i = tile + j * TPB + t
-                if i < n:
-                    k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, HAS_VALS, has_cats)
+                if WARP or i < n:   # warp aggregation: every lane takes part, k = -1 past the end
+                    k = -1
+                    if i < n:
+                        k = _key(xs, ys, vals, cats, i, ncat, p, w, h, xlog, ylog, HAS_VALS, has_cats)
+                    c = 1           # rows this thread counts for cell k
+                    if WARP:        # the lowest lane of each cell's lanes counts them all
+                        peers = _match_any(lanes, k)
+                        c = cuda.popc(peers)
+                        if peers & ((np.uint32(1) << np.uint32(t % 32)) - np.uint32(1)):
+                            k = -1
                     if k >= 0:
                         if SHARED:
                             cuda.atomic.add(scnt, k, np.uint32(1))
@@ -184,13 +251,14 @@ def get(key):
                                 d = 0.0 if x == m else x - m   # a lone +-inf has variance 0, as on the CPU
                                 v = d * d
                             if k == prev:
-                                run += 1
+                                if not M2:    # m2 flushes its sum alone: no run length
+                                    run += c
                                 acc += v
                             else:
-                                if run > 0:
+                                if prev >= 0:
                                     flush(out0, out1, prev, run, acc)
                                 prev = k
-                                run = 1
+                                run = c
                                 acc = v
                         elif MIN or MAX:
                             v = np.float64(vals[i])
@@ -209,7 +277,7 @@ def get(key):
                                 cuda.atomic.min(out0, k, r)
                         elif out0[k] == row0 + i:   # row_value: the row that won writes its value
                             out1[k] = vals[i]
-        if RUNS and not SHARED and run > 0:
+        if RUNS and not SHARED and prev >= 0:
             flush(out0, out1, prev, run, acc)
         if SHARED:
             cuda.syncthreads()

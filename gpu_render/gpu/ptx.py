@@ -62,9 +62,10 @@ def describe(specs) -> str:
 
 
 def kernel_name(key) -> str:
-    """``count (shared)`` for the kernel key ("count", True)."""
-    body, shared = key
-    return f"{body} (shared)" if shared else body
+    """``count (shared)`` for the kernel key ("count", True, False), ``count (warp)`` for
+    ("count", False, True)."""
+    body, shared, warp = key
+    return f"{body} (shared)" if shared else f"{body} (warp)" if warp else body
 
 
 def ptxas_path() -> str:
@@ -110,20 +111,22 @@ def _force_cc(cc):
 
 
 def compile_kernel(key, specs, cc) -> dict:
-    """PTX of kernel ``key`` for ``specs`` at ``cc`` and ptxas's resource report of it."""
+    """PTX of kernel ``key`` for ``specs`` at ``cc`` and ptxas's resource report of it, under
+    the register cap the driver's link is given for that compute capability (``max_registers``)."""
     from numba import cuda
     from . import kernels as K
-    kern = K.get(key)
+    kern = K.get(key, cc)
     sig = tuple(numba_type(s) for s in specs)
     ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=cc)
+    cap = kern.targetoptions.get("max_registers")
     with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
         f.write(ptx)
     try:
-        run = subprocess.run([ptxas_path(), "-v", f"-arch=sm_{cc[0]}{cc[1]}", f.name, "-o", os.devnull],
-                             capture_output=True, text=True)
+        run = subprocess.run([ptxas_path(), "-v", f"-arch=sm_{cc[0]}{cc[1]}", f.name, "-o", os.devnull]
+                             + ([f"--maxrregcount={cap}"] if cap else []), capture_output=True, text=True)
     finally:
         os.unlink(f.name)
-    out = {"ok": run.returncode == 0, "report": (run.stdout + run.stderr).strip()}
+    out = {"ok": run.returncode == 0, "report": (run.stdout + run.stderr).strip(), "max_registers": cap}
     out.update(parse_ptxas(out["report"]))
     out["ptx_local"] = ".local" in ptx
     return out
