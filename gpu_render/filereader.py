@@ -21,6 +21,16 @@ class ReadSettings:
     budget_bytes: int
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Consecutive row groups ``groups`` of file ``file`` (an index into ``FormatReader.files``),
+    starting at row ``row0`` of the whole source and holding ``rows`` rows."""
+    file: int
+    groups: tuple
+    row0: int
+    rows: int
+
+
 class FormatReader:
     """One format's reading of the file at ``path``; subclasses set ``fmt`` and implement
     ``open`` and ``batches``, the rest has defaults."""
@@ -65,6 +75,16 @@ class FormatReader:
     def statistics(self, axes):
         """({column: (lo, hi)}) from the file's own statistics, or None where it has none."""
         return None
+
+    def pieces(self, where):
+        """The parts of the file that may hold rows inside the box ``where`` ({column: (lo, hi)}),
+        as ``Piece``s in row order, when its statistics rule out some part; None to read it all."""
+        return None
+
+    def read_pieces(self, pieces, columns, chunk_rows, settings: ReadSettings):
+        """(row0, record batch) of ``columns`` over ``pieces``, row0 the batch's row number in
+        the whole file."""
+        raise NotImplementedError
 
     error_names = None       # CSV: the header, so pyarrow's column numbers become names
     bad_rows = 0             # malformed rows skipped by the last pass (CSV with skip_bad_rows)

@@ -28,21 +28,35 @@ LEAN_BELOW = 128 * 2**20   # under this budget, files are read lean: see FileTab
 READERS = {r.fmt: r for r in (ParquetReader, IpcReader, CsvReader)}
 
 
-def _coalesce(batches, rows, pool):
-    """Batches joined up to about ``rows`` rows (Parquet yields at most a row group per batch,
-    and many small chunks cost a kernel launch each); a batch of ``rows // 2`` or more passes
-    as it is, without a copy."""
-    import pyarrow as pa
-    pending, n = [], 0
+def _numbered(batches):
+    """(row0, batch) of consecutive batches from row 0."""
+    row0 = 0
     for b in batches:
-        pending.append(b)
+        yield row0, b
+        row0 += b.num_rows
+
+
+def _coalesce(numbered, rows, pool):
+    """(row0, batch) pairs joined up to about ``rows`` rows (Parquet yields at most a row group
+    per batch, and many small chunks cost a kernel launch each); only consecutive rows are
+    joined, and a batch of ``rows // 2`` or more passes as it is, without a copy."""
+    import pyarrow as pa
+
+    def joined(pending):
+        return pending[0][0], pending[0][1] if len(pending) == 1 else \
+            pa.Table.from_batches([b for _, b in pending]).combine_chunks(memory_pool=pool).to_batches()[0]
+    pending, n = [], 0
+    for row0, b in numbered:
+        if pending and row0 != pending[-1][0] + pending[-1][1].num_rows:   # a gap: skipped rows
+            yield joined(pending)
+            pending, n = [], 0
+        pending.append((row0, b))
         n += b.num_rows
         if n >= rows // 2:
-            yield pending[0] if len(pending) == 1 else \
-                pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
+            yield joined(pending)
             pending, n = [], 0
     if pending:
-        yield pa.Table.from_batches(pending).combine_chunks(memory_pool=pool).to_batches()[0]
+        yield joined(pending)
 
 
 def _sort_key(v):
@@ -67,6 +81,7 @@ class FileTable(Table):
             self.reader = READERS[fmt](path, columns, self.kind, skip_bad_rows=skip_bad_rows)
         self.schema, self.names = self.reader.schema, self.reader.names
         self._rows = self.reader.rows
+        self._pieces_key = self._pieces = None   # pieces(): the last box asked for and its answer
 
     files = property(lambda self: self.reader.files, doc="The files read (a dataset's, in order).")
     max_row_group = property(lambda self: self.reader.max_row_group)
@@ -128,20 +143,45 @@ class FileTable(Table):
         """Whether reading decodes on several threads (Parquet, CSV) rather than mapping (IPC)."""
         return self.threads and self.reader.parallel
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
+    def pieces(self, where):
+        """The reader's ``Piece``s that may hold rows inside ``where`` ({column: (lo, hi)}), or
+        None when its statistics rule nothing out (cached per box)."""
+        key = tuple(sorted((c, tuple(map(float, r))) for c, r in where.items()))
+        if self._pieces_key != key:
+            self._pieces_key, self._pieces = key, self.reader.pieces(where)
+        return self._pieces
+
+    def rows_within(self, where=None):
+        """Rows a pass limited to the box ``where`` reads (all rows where nothing is ruled out)."""
+        pieces = self.pieces(where) if where else None
+        return self.estimated_rows if pieces is None else sum(p.rows for p in pieces)
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
+        """Chunks of every row, or with ``where`` ({column: (lo, hi)}) of the parts of the file
+        whose statistics meet that box (row0 still counts the rows of the whole file)."""
         cols = list(dict.fromkeys([*numeric, *categorical]))
         codes = {c: {v: i for i, v in enumerate(self.labels(c))} for c in categorical}
-        row0 = 0
-        batches = self.batches(cols, chunk_rows, numeric)
+        pieces = self.pieces(where) if where else None
+        if pieces is None:
+            numbered = _numbered(self.batches(cols, chunk_rows, numeric))
+        else:
+            settings = ReadSettings(self.threads, self.pool, self.budget_bytes)
+            numbered = self._read_pieces(pieces, cols, chunk_rows or self.default_rows, settings)
         if self.reader.joins_batches and chunk_rows:
-            batches = _coalesce(batches, min(chunk_rows, merge_rows or chunk_rows), self.pool)
-        for batch in batches:
+            numbered = _coalesce(numbered, min(chunk_rows, merge_rows or chunk_rows), self.pool)
+        end = 0
+        for row0, batch in numbered:
             out = {c: to_numeric(c, batch.column(c), self.pool) for c in numeric}
             for c in categorical:
                 out[c] = self._codes(batch.column(c), codes[c])
             yield row0, out
-            row0 += batch.num_rows
-        self._rows = row0
+            end = row0 + batch.num_rows
+        if pieces is None:
+            self._rows = end
+
+    def _read_pieces(self, pieces, columns, chunk_rows, settings):
+        with read_errors(self.path, self.fmt, self.reader.error_names):
+            yield from self.reader.read_pieces(pieces, columns, chunk_rows, settings)
 
     def numeric(self, name):
         parts = [c[name] for _, c in self.chunks([name], [])]

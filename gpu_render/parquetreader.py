@@ -11,9 +11,11 @@ import glob
 import math
 import os
 
+import numpy as np
+
 from .arrowcols import read_errors
 from .errors import RenderError
-from .filereader import FormatReader
+from .filereader import FormatReader, Piece
 
 SMALL_PARQUET = 64 * 2**20   # a single Parquet file under this size is read without pyarrow.dataset
 
@@ -120,3 +122,68 @@ class ParquetReader(FormatReader):
             if not (math.isfinite(lo[c]) and math.isfinite(hi[c])) or (log and lo[c] <= 0):
                 return None
         return {c: (lo[c], hi[c]) for c in axes}
+
+    def _group_box(self, md, i, columns):
+        """{column: (min, max)} of row group ``i`` from its statistics (columns without usable
+        statistics left out), each widened to its float32 rounding as well: a render that narrows
+        float64 coordinates to float32 compares the rounded values with the view."""
+        rg = md.row_group(i)
+        out = {}
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            st = col.statistics
+            if col.path_in_schema in columns and st is not None and st.has_min_max:
+                try:
+                    a, b = float(st.min), float(st.max)
+                except (TypeError, ValueError):
+                    continue
+                if a == a and b == b:
+                    out[col.path_in_schema] = (min(a, float(np.float32(a))), max(b, float(np.float32(b))))
+        return out
+
+    def pieces(self, where):
+        """Runs of consecutive row groups whose statistics meet the box ``where`` (a group
+        without statistics for a column is kept); None when every group does."""
+        kept, skipped, row0 = [], 0, 0
+        for f, md in enumerate(self.meta):
+            run = []
+            for i in range(md.num_row_groups):
+                n = md.row_group(i).num_rows
+                box = self._group_box(md, i, where)
+                if n and all(c not in box or (box[c][0] <= hi and box[c][1] >= lo)
+                             for c, (lo, hi) in where.items()):
+                    if run and run[-1][0] == i - 1:
+                        run.append((i, row0, n))
+                    else:
+                        if run:
+                            kept.append(_piece(f, run))
+                        run = [(i, row0, n)]
+                elif n:
+                    skipped += 1
+                row0 += n
+            if run:
+                kept.append(_piece(f, run))
+        return kept if skipped else None
+
+    def read_pieces(self, pieces, columns, chunk_rows, settings):
+        import pyarrow.dataset as pds
+        import pyarrow.fs as pfs
+        mapped = sum(os.path.getsize(f) for f in self.files) <= settings.budget_bytes // 2
+        fs = pfs.LocalFileSystem(use_mmap=mapped)
+        fmt = pds.ParquetFileFormat()
+        options = pds.ParquetFragmentScanOptions(pre_buffer=False, page_checksum_verification=True)
+        for piece in pieces:
+            frag = fmt.make_fragment(self.files[piece.file], filesystem=fs, row_groups=list(piece.groups))
+            row0 = piece.row0
+            for batch in frag.to_batches(schema=self.schema, columns=columns, batch_size=chunk_rows,
+                                         batch_readahead=1, fragment_readahead=1,
+                                         fragment_scan_options=options, use_threads=settings.threads,
+                                         memory_pool=settings.pool):
+                if batch.num_rows:
+                    yield row0, batch
+                    row0 += batch.num_rows
+
+
+def _piece(f, run):
+    """The ``Piece`` of file ``f`` holding the consecutive row groups ``run`` ((group, row0, rows))."""
+    return Piece(f, tuple(g for g, _, _ in run), run[0][1], sum(n for _, _, n in run))

@@ -222,13 +222,20 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
                progress, prof)
 
 
+def view_box(plan):
+    """{x column: x range, y column: y range}: the box outside which no row counts (a file
+    table skips the row groups whose statistics lie outside it)."""
+    vp = plan.viewport
+    return {plan.x: tuple(vp.x_range), plan.y: tuple(vp.y_range)}
+
+
 def _host_chunks(job):
     """The table's chunks, float64 coordinates narrowed to float32 where the job says so, and
     handed to the backend's ``stage`` (for the GPU, an asynchronous copy to the device) here, in
     the reader thread, so that the copy of one chunk overlaps the kernels of the previous one."""
     stage = job.backend.stage if job.table.streaming else None
     for row0, cols in job.table.chunks(job.numeric, job.categorical, job.chunk_rows,
-                                       job.backend.merge_rows):
+                                       job.backend.merge_rows, view_box(job.plan)):
         for c in job.float32:
             if cols[c].dtype == np.float64:
                 cols[c] = narrow(cols[c], job.table.pool)
@@ -254,7 +261,8 @@ def accumulate(job: Job, partial=None, chunks=None):
             if job.table.streaming:
                 chunks = reader = prefetch(chunks, depth=1)
                 be.warm_up()   # overlaps the reader's start (opening, first decode)
-        bar = progress.bar(job.table.estimated_rows, job.progress if reader is not None else False)
+        bar = progress.bar(job.table.rows_within(view_box(plan)) if reader is not None else None,
+                           job.progress if reader is not None else False)
     sync = be.synchronize if prof.enabled else None
     share = be.share_cores if reader is not None else None
     parallel = job.table.parallel_reader
@@ -319,6 +327,7 @@ def run(job: Job, arrays=False):
             target.attrs["notes"] = list(job.notes)
     if prof.enabled:
         prof.rows, prof.job = job.rows, job
+        prof.source_rows = job.table.estimated_rows
         prof.notes = list(job.notes)
         prof.peak_device = job.backend.peak_bytes()
     return result

@@ -25,7 +25,8 @@ class Profile(StageClock, Advice):
     def __init__(self):
         super().__init__()
         self.wall = 0.0
-        self.rows = 0
+        self.rows = 0             # rows read
+        self.source_rows = None   # rows in the source (more than read where row groups were skipped)
         self.read_busy = 0.0
         self.peak_rss = 0
         self.peak_device = None
@@ -87,7 +88,7 @@ class Profile(StageClock, Advice):
     # ---- output ----------------------------------------------------------------------------
     def to_dict(self):
         return {"wall_s": self.wall, "stages_s": dict(self.stages), "read_busy_s": self.read_busy,
-                "warmup_s": self.warmup, "rows": self.rows, "rows_per_s": self.rows_per_s, "peak_rss_bytes": self.peak_rss,
+                "warmup_s": self.warmup, "rows": self.rows, "source_rows": self.source_rows, "rows_per_s": self.rows_per_s, "peak_rss_bytes": self.peak_rss,
                 "peak_device_bytes": self.peak_device, "chunks": self.chunks,
                 "chunk_rows": self.chunk_rows, "memory_budget_bytes": self.budget,
                 "upload": dict(self.upload) if self.upload else None,
@@ -97,6 +98,10 @@ class Profile(StageClock, Advice):
     def report(self) -> str:
         wall = self.wall or 1e-9
         lines = [f"{self.rows:,} rows in {self.wall:.3f} s ({self.rows_per_s / 1e6:.2f} M rows/s)"]
+        if self.source_rows and self.rows < self.source_rows:
+            lines.append(f"  (read {self.rows:,} of the source's {self.source_rows:,} rows "
+                         f"({self.rows / self.source_rows:.1%}): the other row groups' statistics "
+                         "lie outside the view)")
         for name in STAGES:
             t = self.stages.get(name, 0.0)
             if t:

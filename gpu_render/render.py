@@ -46,7 +46,7 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
     if check is not None:
         check(job)
     result = pipeline.run(job, arrays=arrays)
-    if job.rows == 0:
+    if job.rows == 0 and not job.table.estimated_rows:   # (rows read: 0 too where all lie outside)
         raise RenderError(f"the {job.table.kind} has no rows.")
     with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
         if arrays:
@@ -64,14 +64,15 @@ def _nothing_to_draw(job) -> str:
     """Why an aggregate is empty: a value column without a finite value (found by a pass over
     that column, or Parquet statistics), else no row inside the ranges."""
     import math
+    rows = max(job.rows, job.table.estimated_rows or 0)   # the source's, where row groups were skipped
     for col in job.plan.value_columns():
         found, _ = job.table.ranges({col: False}, job.backend)
         lo, hi = found[col]
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            return (f"column {col!r} has no finite values in any of the {job.rows:,} rows (all are "
+            return (f"column {col!r} has no finite values in any of the {rows:,} rows (all are "
                     "null, NaN or infinite); nothing to draw.")
     vp = job.plan.viewport
-    return (f"none of the {job.rows:,} rows falls inside x_range={vp.x_range}, "
+    return (f"none of the {rows:,} rows falls inside x_range={vp.x_range}, "
             f"y_range={vp.y_range}; nothing to draw.")
 
 

@@ -214,6 +214,26 @@ class MercatorTable(Table):
     def categorical(self, name):
         return self.base.categorical(name)
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
-        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge_rows):
+    def _base_box(self, where):
+        """``where`` in Web Mercator metres as the base table's longitudes/latitudes (the
+        projection is monotonic), widened by 1e-9 degrees against the rounding of the inverse."""
+        if not where:
+            return where
+        from .mercator import meters_to_lnglat
+        out = dict(where)
+        if self.x in where:
+            lo, hi = meters_to_lnglat(np.array(where[self.x], np.float64), 0.0)[0]
+            out[self.x] = (float(lo) - 1e-9, float(hi) + 1e-9)
+        if self.y in where:
+            with np.errstate(over="ignore"):   # beyond the square world: latitude 90
+                lo, hi = meters_to_lnglat(0.0, np.array(where[self.y], np.float64))[1]
+            out[self.y] = (float(lo) - 1e-9, float(hi) + 1e-9)
+        return out
+
+    def rows_within(self, where=None):
+        return self.base.rows_within(self._base_box(where))
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
+        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge_rows,
+                                           self._base_box(where)):
             yield row0, self._project(dict(cols))

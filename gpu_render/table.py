@@ -193,10 +193,16 @@ class Table:
             return key.codes(self._column(key.column)), key.categories()
         return self.categorical(key)
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
+    def rows_within(self, where=None):
+        """Rows a pass of ``chunks(..., where=where)`` reads (estimated where not stored)."""
+        return self.estimated_rows
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
         """Yield (row0, {name: array}) covering all rows; one chunk for in-memory tables.
         A file's small batches (row groups) are joined into chunks of about ``merge_rows``
-        (default ``chunk_rows``) rows."""
+        (default ``chunk_rows``) rows. ``where`` ({column: (lo, hi)}): a table may leave out
+        rows it knows lie outside that box (a file's row groups, by their statistics); the
+        rows it yields keep their row numbers."""
         cols = {c: self.numeric(c) for c in numeric}
         for c in categorical:
             cols[c] = self.categorical_of(c)[0]

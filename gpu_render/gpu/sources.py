@@ -211,10 +211,14 @@ class CudfParquetTable(FileTable):
         self.device_budget = budget_bytes
         return super().chunk_rows_for(budget_bytes, n_columns)
 
-    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None):
+    def rows_within(self, where=None):
+        return self.estimated_rows   # the cuDF reader reads every row group
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
         if categorical:
-            yield from super().chunks(numeric, categorical, chunk_rows, merge_rows)
+            yield from super().chunks(numeric, categorical, chunk_rows, merge_rows, where)
             return
+        # cuDF's chunked reader reads every row group (``where`` unused: no row is left out)
         chunk_limit, pass_limit = device_limits(self.device_budget)
         row0 = 0
         with read_errors(self.path, self.fmt), _cudf_errors(self.path), _device_scope(self.device):
