@@ -56,8 +56,7 @@ def convert(src: str, out: str, *, float32=False, columns=None, memory_limit=Non
         raise RenderError(f"input and output are the same file: {out}.")
     table = open_file(src, list(columns or []), skip_bad_rows=skip_bad_rows)
     columns = list(columns or table.names)
-    budget = M.parse_size(memory_limit) if memory_limit is not None else \
-        int(max(M.RAM_FRACTION * M.available_ram(), M.MIN_BUDGET))
+    budget = M.budget(memory_limit)
     chunk_rows = table.chunk_rows_for(budget / 2, len(columns))
     group_rows = int(row_group_rows or min(ROW_GROUP_ROWS, max(chunk_rows, 1 << 16)))
     schema = pa.schema([table.schema.field(c) for c in columns])

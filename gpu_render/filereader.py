@@ -39,6 +39,7 @@ class FormatReader:
     joins_batches = False    # its batches are small (row groups) and worth joining into chunks
     parallel = True          # reading decodes on a pool of threads (memory-mapped IPC does not)
     max_row_group = 0        # rows of its largest row group (0: not a row-group format)
+    index = None             # the manifest, when the path is a gpu-render index directory
 
     def __init__(self, path: str, columns: list, kind: str, skip_bad_rows=False):
         self.path, self.kind = path, kind

@@ -134,10 +134,10 @@ def atomic_path(path):
         untrack(tmp)
 
 
-def temp_folder(prefix):
-    """A private temporary folder, removed if SIGTERM/SIGHUP ends the process (the caller
-    removes it otherwise, then calls ``untrack``)."""
-    path = tempfile.mkdtemp(prefix=prefix)
+def temp_folder(prefix, where=None):
+    """A private temporary folder (in ``where``, default the system's), removed if SIGTERM/SIGHUP
+    ends the process (the caller removes it otherwise, then calls ``untrack``)."""
+    path = tempfile.mkdtemp(prefix=prefix, dir=where, suffix=".tmp" if where else "")
     track(path)
     return path
 

@@ -86,6 +86,8 @@ class FileTable(Table):
     files = property(lambda self: self.reader.files, doc="The files read (a dataset's, in order).")
     max_row_group = property(lambda self: self.reader.max_row_group)
     bad_rows = property(lambda self: self.reader.bad_rows, doc="Malformed rows the last pass skipped.")
+    sorted_in_space = property(lambda self: self.reader.index is not None,
+                               doc="An index directory (``index``): rows in Z-order.")
 
     # ---- sizes -----------------------------------------------------------------------------
     @property

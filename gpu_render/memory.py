@@ -56,12 +56,14 @@ def available_ram() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def budget(memory_limit, free_bytes: int) -> int:
+def budget(memory_limit, free_bytes=None) -> int:
     """The memory budget in bytes: ``memory_limit`` if given, else a safe fraction of available
-    RAM and of the backend's ``free_bytes`` (device memory on the GPU)."""
+    RAM and of the backend's ``free_bytes`` (device memory on the GPU; None: host work only)."""
     if memory_limit is not None:
         return parse_size(memory_limit)
-    have = min(RAM_FRACTION * available_ram(), DEVICE_FRACTION * free_bytes)
+    have = RAM_FRACTION * available_ram()
+    if free_bytes is not None:
+        have = min(have, DEVICE_FRACTION * free_bytes)
     return int(max(have, MIN_BUDGET))
 
 

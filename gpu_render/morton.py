@@ -52,21 +52,28 @@ def deinterleave(key):
 
 
 @nb.njit(parallel=True, **_JIT)
-def keys(xs, ys, world, out):
-    """``out[i]`` = key of point i at KEY_LEVEL, binned like a Viewport over [-world, world]²
-    (``int(v * s + t)``, the upper edge clamped into the last pixel); INVALID if outside/NaN."""
+def box_keys(xs, ys, x0, x1, y0, y1, out):
+    """``out[i]`` = key of point i at KEY_LEVEL, binned like a Viewport over [x0, x1] x [y0, y1]
+    (``int(v * s + t)``, the upper edge clamped into the last pixel; rows from the top);
+    INVALID if outside or NaN."""
     n = 1 << KEY_LEVEL
-    s = n / (2.0 * world)
-    t = world * s
+    sx = n / (x1 - x0) if x1 > x0 else 0.0
+    sy = n / (y1 - y0) if y1 > y0 else 0.0
+    tx, ty = -x0 * sx, -y0 * sy
     for i in nb.prange(xs.shape[0]):
         x = np.float64(xs[i])
         y = np.float64(ys[i])
-        if -world <= x <= world and -world <= y <= world:
-            col = min(np.int64(x * s + t), n - 1)
-            row = n - 1 - min(np.int64(y * s + t), n - 1)
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            col = min(np.int64(x * sx + tx), n - 1)
+            row = n - 1 - min(np.int64(y * sy + ty), n - 1)
             out[i] = interleave(col, row)
         else:
             out[i] = INVALID
+
+
+def keys(xs, ys, world, out):
+    """``box_keys`` over the Web Mercator square [-world, world]²."""
+    box_keys(xs, ys, -world, world, -world, world, out)
 
 
 @nb.njit(**_JIT)

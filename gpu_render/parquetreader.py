@@ -40,6 +40,9 @@ class ParquetReader(FormatReader):
 
     def open(self, columns):
         import pyarrow.parquet as pq
+
+        from .indexmanifest import read_manifest
+        self.index = read_manifest(self.path)
         paths = dataset_files(self.path)
         if not paths:
             raise RenderError(f"no Parquet file found in {self.path}.")

@@ -141,6 +141,7 @@ class MercatorTable(Table):
     bad_rows = property(lambda self: self.base.bad_rows)
     parallel_reader = property(lambda self: self.base.parallel_reader)
     max_row_group = property(lambda self: self.base.max_row_group)
+    sorted_in_space = property(lambda self: self.base.sorted_in_space)
     pool = property(lambda self: self.base.pool)
 
     def memory(self, backend):

@@ -111,6 +111,7 @@ class Table:
     parallel_reader = False   # reading decodes on a pool of threads (kernels may leave it cores)
     max_row_group = 0   # rows of a file's largest row group (0: not a row-group format)
     bad_rows = 0        # malformed rows skipped (CSV with skip_bad_rows)
+    sorted_in_space = False   # rows in Z-order, not the source's (an index): no first/last
     pool = None         # the Arrow memory pool chunks are allocated from (None: the default)
     notes = ()          # what the table decided for the user, for the result's notes
 

@@ -1,0 +1,318 @@
+"""``gpu-render index``: a source's points sorted by a Z-order (Morton) key into a Parquet dataset
+whose small row groups each cover a small box, so a zoomed render reads only what it shows.
+
+The build is an external sort in bounded memory. Pass 1 streams the source once, computes each
+row's key (``morton.box_keys`` at ``morton.KEY_LEVEL`` over the data's ranges) and appends the
+rows to one staging file per range of the key's top bits. Pass 2 sorts each staging file in
+memory (stable, so rows of one key keep the source's order), splitting one that is too large by
+its next bits, and writes it as ``part-NNNNN.parquet`` with row groups of ``GROUP_ROWS`` rows
+and statistics. ``_manifest.json`` holds the format version, source, columns, ranges,
+projection, row counts, build parameters and each file's SHA-256. The index is built in a
+temporary folder beside ``out`` and renamed into place: interrupted, it leaves nothing.
+
+An index directory is a Parquet dataset (the manifest's leading ``_`` keeps it out of the
+data), so ``Canvas.points``, ``render`` and ``profile`` read it like any Parquet source, and the
+row-group pruning of ``parquetreader`` reads only the groups that meet the view. Row order is
+the key's, not the source's: reductions that pick rows by their order (first, last, the ranked
+ones) are refused on an index (``Table.sorted_in_space``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+
+from . import memory as M
+from . import morton
+from . import progress as progress_bar
+from .errors import RenderError
+from .files import temp_folder, untrack
+from .indexmanifest import FORMAT_VERSION, MANIFEST, read_manifest
+
+GROUP_ROWS = 1 << 17          # rows per row group: small boxes, and as the CPU backend takes them without joining (merge_rows)
+FILE_ROWS = 1 << 28           # rows per Parquet file of the index (a new one past that)
+FANOUT_BITS = 2 * 4           # key bits taken per partitioning step: 256 staging files at most
+KEY_BITS = 2 * morton.KEY_LEVEL
+
+
+def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=None) -> dict:
+    """Build the index of ``source`` (a file path) at ``out``; returns its manifest."""
+    import pyarrow as pa
+
+    from .arrowcols import to_numeric
+    from .filetable import open_file
+
+    if not isinstance(source, (str, os.PathLike)):
+        raise RenderError(f"index builds from a file path (CSV, Parquet, Arrow IPC), not a "
+                          f"{type(source).__name__}.")
+    source, out = os.fspath(source), os.fspath(out)
+    keep = [c for c in dict.fromkeys(keep) if c not in (x, y)]
+    columns = [x, y, *keep]
+    _check_out(source, out)
+    table = open_file(source, columns)
+    for c in (x, y):
+        t = table.schema.field(c).type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            raise RenderError(f"column {c!r} of {source} is {t}, not numeric: x and y must be numbers.")
+    budget = M.budget(memory_limit)
+    ranges, _ = table.ranges({x: False, y: False})
+    (x0, x1), (y0, y1) = ranges[x], ranges[y]
+    if not all(np.isfinite(v) for v in (x0, x1, y0, y1)):
+        raise RenderError(f"columns {x!r} and {y!r} of {source} have no finite values to index.")
+    chunk_rows = table.chunk_rows_for(budget // 2, len(columns) + 1)
+    rows_in = table.estimated_rows
+    bytes_per_row = 8 * len(columns) + 8
+    # built beside ``out``, so that publishing it is one rename
+    tmp = temp_folder(f".{os.path.basename(out)}.", where=os.path.dirname(os.path.abspath(out)))
+    try:
+        t0 = time.perf_counter()
+        bits = _first_bits(rows_in, bytes_per_row, budget)
+        counts = [0, 0]
+        bar = progress_bar.bar(rows_in, progress, desc="indexing")
+        try:
+            staged = _split(_keyed_batches(table, columns, x, y, (x0, x1, y0, y1), chunk_rows, bar,
+                                           to_numeric, counts), bits, tmp)
+        finally:
+            bar.close()
+        rows, dropped = counts
+        fits_rows = int(budget / 4 / (3 * bytes_per_row))   # columns, keys and the sorted copy
+        bar = progress_bar.bar(rows, progress, desc="sorting")
+        out_file = _OutFile(tmp)
+        try:
+            for prefix in sorted(staged):
+                _sort_stage(staged[prefix], bits, tmp, fits_rows, out_file, bar)
+            out_file.finish()
+        finally:
+            out_file.close()
+            bar.close()
+        files = out_file.names
+        manifest = {
+            "format": "gpu-render index", "version": FORMAT_VERSION,
+            "source": os.path.abspath(source), "source_rows": rows + dropped, "rows": rows,
+            "dropped_rows": dropped, "x": x, "y": y, "columns": columns,
+            "ranges": {x: [x0, x1], y: [y0, y1]},
+            "projection": "longitude/latitude degrees (Web Mercator when rendered with geo)" if geo else None,
+            "geo": bool(geo),
+            "key": {"curve": "morton", "level": morton.KEY_LEVEL, "partition_bits": bits},
+            "row_group_rows": GROUP_ROWS,
+            "build": {"memory_limit_bytes": budget, "seconds": round(time.perf_counter() - t0, 3),
+                      "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "files": [_describe(tmp, f) for f in files],
+        }
+        with open(os.path.join(tmp, MANIFEST), "w") as f:
+            json.dump(manifest, f, indent=1)
+        _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        untrack(tmp)
+    return manifest
+
+
+def _check_out(source, out):
+    if os.path.abspath(out) == os.path.abspath(source):
+        raise RenderError(f"the index cannot be written over its source {source}.")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise RenderError(f"output folder {parent} does not exist.")
+    if os.path.exists(out) and (not os.path.isdir(out) or (os.listdir(out) and read_manifest(out) is None)):
+        raise RenderError(f"{out} exists and is not a gpu-render index; give a new folder name "
+                          "(an existing index is replaced).")
+
+
+def _first_bits(rows, bytes_per_row, budget):
+    """Key bits of the first partitioning: enough that a partition of evenly spread rows sorts
+    within a quarter of the budget, at most ``FANOUT_BITS``."""
+    need = (rows or 0) * bytes_per_row * 3 / max(budget / 4, 1)   # columns, keys, order, copy
+    bits = 0
+    while (1 << bits) < need and bits < FANOUT_BITS:
+        bits += 2
+    return bits
+
+
+def _keyed_batches(table, columns, x, y, box, chunk_rows, bar, to_numeric, counts):
+    """Pass 1's input: the source's batches with their ``_key`` column, rows without finite x/y
+    left out (``counts``: [rows kept, rows left out])."""
+    import pyarrow as pa
+    for batch in table.batches(columns, chunk_rows):
+        xs = np.ascontiguousarray(to_numeric(x, batch.column(x)), np.float64)
+        ys = np.ascontiguousarray(to_numeric(y, batch.column(y)), np.float64)
+        keys = np.empty(len(xs), np.uint64)
+        morton.box_keys(xs, ys, *box, keys)
+        valid = keys != morton.INVALID
+        kept = int(valid.sum())
+        counts[0] += kept
+        counts[1] += len(keys) - kept
+        bar.update(len(keys))
+        if kept:
+            data = pa.RecordBatch.from_arrays([batch.column(c) for c in columns] + [pa.array(keys)],
+                                              names=[*columns, "_key"])
+            yield data if kept == len(keys) else data.filter(pa.array(valid))
+
+
+class _Stage:
+    """A staging file of one key range: Arrow IPC stream, appended batch by batch."""
+
+    def __init__(self, path, schema):
+        import pyarrow as pa
+        self.path, self.rows = path, 0
+        self.writer = pa.ipc.new_stream(path, schema)
+
+    def append(self, data):
+        self.writer.write_batch(data)
+        self.rows += data.num_rows
+
+    def read(self):
+        """The whole file as one table (and the file removed)."""
+        import pyarrow as pa
+        with pa.ipc.open_stream(self.path) as reader:
+            data = reader.read_all().combine_chunks()
+        os.unlink(self.path)
+        return data
+
+
+def _split(batches, bits, tmp):
+    """Rows of ``batches`` (with ``_key``) appended to one ``_Stage`` per value of their keys'
+    top ``bits`` bits, in order; returns {prefix: stage}. Pass 1, and pass 2 for a staging file
+    too large to sort in memory, both split here."""
+    import pyarrow as pa
+    stages = {}
+    try:
+        for data in batches:
+            keys = data.column("_key").to_numpy()
+            prefix = (keys >> np.uint64(KEY_BITS - bits)).astype(np.int64)
+            order = np.argsort(prefix, kind="stable")
+            ordered = prefix[order]
+            data = data.take(pa.array(order))
+            cuts = np.flatnonzero(np.diff(ordered)) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(order)]):
+                p = int(ordered[lo])
+                if p not in stages:
+                    stages[p] = _Stage(os.path.join(tmp, f"stage-{bits:02d}-{p:016x}.arrow"), data.schema)
+                stages[p].append(data.slice(lo, hi - lo))
+    finally:
+        for st in stages.values():
+            st.writer.close()
+    return stages
+
+
+def _in_tables(stage, rows):
+    """A large staging file read back in tables of about ``rows`` rows."""
+    import pyarrow as pa
+    pending, n = [], 0
+    with pa.ipc.open_stream(stage.path) as reader:
+        for batch in reader:
+            pending.append(batch)
+            n += batch.num_rows
+            if n >= rows:
+                yield pa.Table.from_batches(pending).combine_chunks()
+                pending, n = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending).combine_chunks()
+    os.unlink(stage.path)
+
+
+def _sort_stage(stage, bits, tmp, fits_rows, out, bar):
+    """Pass 2 for one staging file of the key range of its top ``bits`` bits: sorted in memory by
+    key (stable) and appended to ``out``, or split by the next key bits when it holds more than
+    ``fits_rows`` rows (a range of one key is in source order already)."""
+    if stage.rows > fits_rows and bits < KEY_BITS:
+        sub = min(bits + FANOUT_BITS, KEY_BITS)
+        parts = _split((b for t in _in_tables(stage, fits_rows) for b in t.to_batches()), sub, tmp)
+        for p in sorted(parts):
+            _sort_stage(parts[p], sub, tmp, fits_rows, out, bar)
+        return
+    import pyarrow as pa
+    data = stage.read()
+    if bits < KEY_BITS:
+        data = data.take(pa.array(np.argsort(data.column("_key").to_numpy(), kind="stable")))
+    out.write(data.drop_columns(["_key"]))
+    bar.update(data.num_rows)
+
+
+class _OutFile:
+    """The index's Parquet files, written in key order in row groups of ``GROUP_ROWS`` rows
+    whatever the partitions' sizes (the last group of all may be smaller); a new file every
+    ``FILE_ROWS`` rows."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.names, self.writer, self.rows = [], None, 0
+        self.pending, self.pending_rows = [], 0
+
+    def write(self, data):
+        import pyarrow as pa
+        self.pending.append(data)
+        self.pending_rows += data.num_rows
+        if self.pending_rows >= GROUP_ROWS:
+            joined = pa.concat_tables(self.pending)
+            whole = self.pending_rows // GROUP_ROWS * GROUP_ROWS
+            self._write(joined.slice(0, whole))
+            rest = joined.slice(whole)
+            self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def _write(self, data):
+        import pyarrow.parquet as pq
+        if self.writer is None or self.rows >= FILE_ROWS:
+            self.close()
+            self.names.append(f"part-{len(self.names):05d}.parquet")
+            self.writer = pq.ParquetWriter(os.path.join(self.folder, self.names[-1]), data.schema,
+                                           compression="snappy", write_statistics=True,
+                                           write_page_checksum=True)
+            self.rows = 0
+        self.writer.write_table(data, row_group_size=GROUP_ROWS)
+        self.rows += data.num_rows
+
+    def finish(self):
+        """Write the rows still pending and close the last file."""
+        import pyarrow as pa
+        if self.pending_rows:
+            self._write(pa.concat_tables(self.pending))
+        self.pending, self.pending_rows = [], 0
+        self.close()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _describe(folder, name):
+    path = os.path.join(folder, name)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    import pyarrow.parquet as pq
+    return {"name": name, "rows": pq.read_metadata(path).num_rows, "bytes": os.path.getsize(path),
+            "sha256": digest.hexdigest()}
+
+
+def _publish(tmp, out):
+    """Rename the finished index ``tmp`` to ``out``; an index already there is replaced."""
+    os.chmod(tmp, 0o755)
+    if os.path.exists(out):
+        old = f"{tmp}.old"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out)
+
+
+def verify(path: str) -> dict:
+    """The manifest of the index at ``path`` after checking every file's size and SHA-256."""
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise RenderError(f"{path} is not a gpu-render index (no {MANIFEST}).")
+    for f in manifest["files"]:
+        got = _describe(path, f["name"]) if os.path.exists(os.path.join(path, f["name"])) else None
+        if got is None or got["sha256"] != f["sha256"] or got["bytes"] != f["bytes"]:
+            raise RenderError(f"the index {path} is damaged: {f['name']} is missing or changed since "
+                              "it was built; rebuild it with `gpu-render index`.")
+    return manifest
