@@ -27,6 +27,7 @@ def run(args) -> int:
     if not args.quiet:
         size = sum(f["bytes"] for f in m["files"])
         dropped = f", {m['dropped_rows']:,} rows without finite x/y left out" if m["dropped_rows"] else ""
-        print(f"wrote index {args.output} ({m['rows']:,} rows in {len(m['files'])} files, "
+        files = len(m["files"])
+        print(f"wrote index {args.output} ({m['rows']:,} rows in {files} file{'s' if files != 1 else ''}, "
               f"{size / 2**20:.1f} MiB, {m['build']['seconds']:.1f} s{dropped})")
     return 0
