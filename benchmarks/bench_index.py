@@ -5,7 +5,8 @@ The source is ``--rows`` float32 normal x/y plus a float32 value, in random orde
 groups cannot be skipped). The build runs in a fresh process under ``--memory-limit``; its wall
 time and peak RSS are reported. Then for views of decreasing area (count and mean): the source
 rendered (every row read), the index rendered (only the row groups meeting the view), rows read,
-and whether both aggregates are equal. Times are the best of ``--repeat`` after a warm-up.
+and whether both aggregates are equal. Times are the best of ``--repeat`` after a warm-up, the
+source and the index alternating.
 Results go to benchmarks/results/index.json and index.md.
 
     python benchmarks/bench_index.py [--rows 20000000] [--memory-limit 256MB] [--repeat 3]
@@ -24,6 +25,8 @@ import time
 
 import numpy as np
 
+from timing import best_pair
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
@@ -37,16 +40,6 @@ rc = main(sys.argv[1:])
 hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
 print("BUILT", rc, time.perf_counter() - t0, hwm)
 """
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main():
@@ -90,8 +83,9 @@ def main():
         xr, yr = (0.3 - side / 2, 0.3 + side / 2), (-0.2 - side / 2, -0.2 + side / 2)
         cvs = ds.Canvas(W, H, xr, yr)
         for name, agg in (("count", ds.count()), ("mean", ds.mean("v"))):
-            t_src, a = best(lambda: cvs.points(src, "x", "y", agg), args.repeat)
-            t_idx, b = best(lambda: cvs.points(idx, "x", "y", agg), args.repeat)
+            t_src, t_idx = best_pair(lambda: cvs.points(src, "x", "y", agg),
+                                     lambda: cvs.points(idx, "x", "y", agg), args.repeat)
+            a, b = cvs.points(src, "x", "y", agg), cvs.points(idx, "x", "y", agg)
             p = ds.profile(idx, "x", "y", agg, width=W, height=H, x_range=xr, y_range=yr)
             same = bool(np.allclose(np.asarray(a.data), np.asarray(b.data), equal_nan=True))
             row = dict(view_side=side, agg=name, source_s=t_src, index_s=t_idx, speedup=t_src / t_idx,

@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from timing import best_pair
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
@@ -64,25 +66,6 @@ def write_data(folder, rows, csv_rows, step=5_000_000):
             if r0 < csv_rows:
                 cw.write_table(t.slice(0, min(n, csv_rows - r0)))
     return paths
-
-
-def best(fn, repeat):
-    return best_pair(fn, None, repeat)[0]
-
-
-def best_pair(a, b, repeat):
-    """Best times of ``a`` and ``b``, run alternately after a warm-up of each, so that load
-    from other users of a shared machine hits both alike."""
-    fns = [f for f in (a, b) if f is not None]
-    times = [[] for _ in fns]
-    for f in fns:
-        f()
-    for _ in range(repeat):
-        for f, ts in zip(fns, times):
-            t = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t)
-    return [min(ts) for ts in times] + [None] * (2 - len(fns))
 
 
 def peak_rss(csv, out_png, limit="256MB"):

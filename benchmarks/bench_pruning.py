@@ -5,7 +5,8 @@ For views of 100%, 10% and 1% of the x span, in the same run: ``Canvas.points`` 
 (pruned), the same with pruning switched off (every row group read: the baseline), and
 datashader over ``dask.dataframe.read_parquet`` of the same file. Also a file of the same rows
 in random order, where no group can be skipped, to show the check costs nothing there. Counts
-are checked equal across all three. Times are the best of ``--repeat`` after a warm-up.
+are checked equal across all three. Times are the best of ``--repeat`` after a warm-up, the
+pruned and the full read alternating.
 Results go to benchmarks/results/pruning.json and pruning.md.
 
     python benchmarks/bench_pruning.py [--rows 20000000] [--row-group 1000000] [--repeat 3]
@@ -22,20 +23,12 @@ import time
 
 import numpy as np
 
+from timing import best, best_pair
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 RESULTS = os.path.join(HERE, "results")
 W, H = 800, 600
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main():
@@ -72,15 +65,25 @@ def main():
             lo = 0.5 - share / 2
             xr, yr = (lo, lo + share), (-4.0, 4.0)
             cvs = ds.Canvas(W, H, xr, yr)
-            FileTable.pieces = prune
-            t_pruned, pruned = best(lambda: cvs.points(path, "x", "y", ds.count()), args.repeat)
+
+            def pruned_read():
+                return cvs.points(path, "x", "y", ds.count())
+
+            def full_read():   # the same render with pruning switched off
+                FileTable.pieces = lambda self, where: None
+                try:
+                    return cvs.points(path, "x", "y", ds.count())
+                finally:
+                    FileTable.pieces = prune
+            t_pruned, t_full = best_pair(pruned_read, full_read, args.repeat)
+            pruned, full = pruned_read(), full_read()
             p = ds.profile(path, "x", "y", width=W, height=H, x_range=xr, y_range=yr)
-            FileTable.pieces = lambda self, where: None
-            t_full, full = best(lambda: cvs.points(path, "x", "y", ds.count()), args.repeat)
-            FileTable.pieces = prune
             dcvs = datashader.Canvas(W, H, xr, yr)
-            t_ds, ref = best(lambda: dcvs.points(dd.read_parquet(path), "x", "y", datashader.count()),
-                             args.repeat)
+
+            def datashader_dask():
+                return dcvs.points(dd.read_parquet(path), "x", "y", datashader.count())
+            t_ds = best(datashader_dask, args.repeat)
+            ref = datashader_dask()
             same = bool(np.array_equal(pruned.data, full.data) and np.array_equal(pruned.data, ref.data))
             row = dict(layout=layout, view_share_of_x=share, rows=args.rows, rows_read=p.rows,
                        pruned_s=t_pruned, full_read_s=t_full, datashader_dask_s=t_ds,

@@ -12,7 +12,7 @@ import gpu_render as ds
 from gpu_render import index as I
 from gpu_render import morton
 from gpu_render.cli import main
-from gpu_render.xp import to_host
+from agg_compare import assert_same
 
 
 def _frame(n, seed=3, skewed=False):
@@ -55,14 +55,6 @@ def small(tmp_path_factory):
 REDUCTIONS = dict(n=ds.count(), nv=ds.count("v"), s=ds.sum("v"), m=ds.mean("v"), lo=ds.min("v"),
                   hi=ds.max("v"), sd=ds.std("v"), cc=ds.count_cat("c"), bm=ds.by("c", ds.mean("v")))
 VIEWS = [((-4, 4), (-4, 4)), ((-0.3, 0.2), (0.1, 0.6)), ((1.5, 1.6), (-1.6, -1.5)), ((7, 8), (7, 8))]
-
-
-def _same(a, b):
-    a, b = to_host(a.data), np.asarray(b.data)
-    if b.dtype.kind in "iub":
-        np.testing.assert_array_equal(a, b)
-    else:
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
 def test_manifest_describes_the_index(built):
@@ -110,7 +102,7 @@ def test_index_renders_equal_the_source(built, small, backend, n_points, view):
     got = ds.Canvas(**kw).points(built["out"], "x", "y", agg, backend=backend, float32=False)
     want = ds.Canvas(**kw).points(built["src"], "x", "y", agg, backend="cpu", float32=False)
     for name in REDUCTIONS:
-        _same(got[name], want[name])
+        assert_same(got[name], want[name])
 
 
 def test_a_zoomed_view_reads_only_part_of_the_index(built):
@@ -148,8 +140,8 @@ def test_skewed_data_splits_a_key_range_again_and_stays_sorted(tmp_path):
     kw = dict(plot_width=20, plot_height=20, x_range=(0.2, 0.3), y_range=(-0.55, -0.45))
     a = ds.Canvas(**kw).points(str(tmp_path / "idx"), "x", "y", ds.summary(n=ds.count(), m=ds.mean("v")))
     b = ds.Canvas(**kw).points(df, "x", "y", ds.summary(n=ds.count(), m=ds.mean("v")))
-    _same(a["n"], b["n"])
-    _same(a["m"], b["m"])
+    assert_same(a["n"], b["n"])
+    assert_same(a["m"], b["m"])
 
 
 def test_interrupted_build_leaves_nothing_and_a_rerun_starts_clean(tmp_path, monkeypatch):
@@ -193,7 +185,7 @@ def test_geo_index_renders_equal_the_source(tmp_path):
     assert m["geo"] is True and "longitude/latitude" in m["projection"]
     from gpu_render.render import aggregate
     kw = dict(width=30, height=20, x_range=(5.0, 15.0), y_range=(40.0, 50.0), geo=True)
-    _same(aggregate(str(tmp_path / "gidx"), "lon", "lat", **kw), aggregate(str(src), "lon", "lat", **kw))
+    assert_same(aggregate(str(tmp_path / "gidx"), "lon", "lat", **kw), aggregate(str(src), "lon", "lat", **kw))
 
 
 def test_cli_index_and_its_mistakes(tmp_path, capsys):

@@ -15,6 +15,7 @@ import pytest
 
 import gpu_render as ds
 from gpu_render.filetable import FileTable, _coalesce, open_file
+from agg_compare import assert_same
 from gpu_render.xp import to_host
 
 GROUP = 250
@@ -59,14 +60,6 @@ def _unpruned(monkeypatch):
     monkeypatch.setattr(FileTable, "pieces", lambda self, where: None)
 
 
-def _same(got, want):
-    got, want = to_host(got.data), np.asarray(want.data)
-    if want.dtype.kind in "iub":
-        np.testing.assert_array_equal(got, want)
-    else:
-        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
-
-
 def test_pieces_skip_row_groups_outside_the_view(sorted_file):
     path, df = sorted_file
     t = open_file(str(path), ["x", "y"])
@@ -92,12 +85,12 @@ def test_pruned_render_equals_datashader_and_the_full_read(sorted_file, backend,
                                    float32=False)
     cvs = datashader.Canvas(**kw)
     for name, red in ORACLE.items():
-        _same(exact[name], cvs.points(df, "x", "y", red))
+        assert_same(exact[name], cvs.points(df, "x", "y", red))
     got = ds.Canvas(**kw).points(str(path), "x", "y", ds.summary(**REDUCTIONS), backend=backend)
     _unpruned(monkeypatch)
     full = ds.Canvas(**kw).points(str(path), "x", "y", ds.summary(**REDUCTIONS), backend=backend)
     for name in REDUCTIONS:
-        _same(got[name], full[name])
+        assert_same(got[name], full[name])
 
 
 def test_profile_reports_rows_read_against_the_source(sorted_file):
@@ -134,9 +127,9 @@ def test_dataset_of_several_files_keeps_row_numbers(tmp_path, backend, n_points,
     agg = ds.summary(f=ds.first("v"), la=ds.last("v"), n=ds.count())
     got = ds.Canvas(**kw).points(str(folder), "x", "y", agg, backend=backend)
     cvs = datashader.Canvas(**kw)
-    _same(got["f"], cvs.points(df, "x", "y", datashader.first("v")))
-    _same(got["la"], cvs.points(df, "x", "y", datashader.last("v")))
-    _same(got["n"], cvs.points(df, "x", "y", datashader.count()))
+    assert_same(got["f"], cvs.points(df, "x", "y", datashader.first("v")))
+    assert_same(got["la"], cvs.points(df, "x", "y", datashader.last("v")))
+    assert_same(got["n"], cvs.points(df, "x", "y", datashader.count()))
     t = open_file(str(folder), ["x", "y"])
     assert t.rows_within({"x": (30, 36), "y": (0, 100)}) < len(df) / 2
 
@@ -156,7 +149,7 @@ def test_float64_rounding_into_the_view_is_kept(tmp_path, backend, monkeypatch):
     got = ds.Canvas(**kw).points(str(path), "x", "y", ds.count(), backend=backend)
     _unpruned(monkeypatch)
     full = ds.Canvas(**kw).points(str(path), "x", "y", ds.count(), backend=backend)
-    _same(got, full)
+    assert_same(got, full)
 
 
 def test_groups_without_statistics_are_read(tmp_path):
@@ -167,7 +160,7 @@ def test_groups_without_statistics_are_read(tmp_path):
     assert t.pieces({"x": (10, 12), "y": (0, 100)}) is None
     kw = dict(plot_width=10, plot_height=10, x_range=(10, 12), y_range=(0, 100))
     got = ds.Canvas(**kw).points(str(path), "x", "y", ds.count())
-    _same(got, datashader.Canvas(**kw).points(df, "x", "y", datashader.count()))
+    assert_same(got, datashader.Canvas(**kw).points(df, "x", "y", datashader.count()))
 
 
 def test_geo_view_prunes_by_longitude_latitude(tmp_path, monkeypatch):
@@ -186,7 +179,7 @@ def test_geo_view_prunes_by_longitude_latitude(tmp_path, monkeypatch):
     got = aggregate(str(path), "lon", "lat", **kw)
     _unpruned(monkeypatch)
     full = aggregate(str(path), "lon", "lat", **kw)
-    _same(got, full)
+    assert_same(got, full)
     assert int(to_host(got.data).sum()) == int(((lon >= 10) & (lon <= 20) & (lat >= -30) & (lat <= 40)).sum())
 
 
