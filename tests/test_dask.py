@@ -183,6 +183,24 @@ def test_file_dataset_on_workers(client, tmp_path):
         aggregate(str(tmp_path / "csv" / "*.csv"), "x", "y", None, W, H, scheduler=client)
 
 
+def test_an_index_on_workers_counts_as_its_source_and_refuses_first(client, tmp_path):
+    """A spatial index read by Dask workers: the same counts as the source file, and first/last
+    refused as in-process (its rows are in Z-order)."""
+    from gpu_render.index import build
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"x": rng.normal(size=20_000), "y": rng.normal(size=20_000), "v": rng.random(20_000)})
+    df.to_parquet(tmp_path / "s.parquet")
+    build(str(tmp_path / "s.parquet"), "x", "y", str(tmp_path / "idx"), keep=["v"], progress=False)
+    cvs = gr.Canvas(W, H, (-1, 1), (-1, 1))
+    agg = gr.summary(n=gr.count(), m=gr.mean("v"))
+    ours = cvs.points(str(tmp_path / "idx"), "x", "y", agg, scheduler=client)
+    single = cvs.points(df, "x", "y", agg)
+    _equal(ours["n"], single["n"])
+    _equal(ours["m"], single["m"], exact=False)   # sums in another row order
+    with pytest.raises(RenderError, match="spatial index, whose rows are in Z-order"):
+        cvs.points(str(tmp_path / "idx"), "x", "y", gr.first("v"), scheduler=client)
+
+
 def test_geo_projection_on_workers(client):
     rng = np.random.default_rng(2)
     df = pd.DataFrame({"lon": rng.uniform(-120, 120, 5000), "lat": rng.uniform(-70, 70, 5000)})

@@ -116,6 +116,9 @@ def test_first_last_and_ranked_are_refused_on_an_index(built):
     for red in (ds.first("v"), ds.last("v"), ds.max_n("v", 2)):
         with pytest.raises(ds.RenderError, match="spatial index, whose rows are in Z-order"):
             ds.Canvas(10, 10, (0, 1), (0, 1)).points(built["out"], "x", "y", red)
+    from gpu_render.distributed import DaskFileTable   # Dask reads the folder itself: the same flag
+    assert DaskFileTable(built["out"], ["x", "y"]).sorted_in_space
+    assert not DaskFileTable(built["src"], ["x", "y"]).sorted_in_space
 
 
 def test_skewed_data_splits_a_key_range_again_and_stays_sorted(tmp_path):
