@@ -5,8 +5,8 @@ The build is an external sort in bounded memory. Pass 1 streams the source once,
 row's key (``morton.box_keys`` at ``morton.KEY_LEVEL`` over the data's ranges) and appends the
 rows to one staging file per range of the key's top bits. Pass 2 sorts each staging file in
 memory (stable, so rows of one key keep the source's order), splitting one that is too large by
-its next bits, and writes it as ``part-NNNNN.parquet`` with row groups of ``GROUP_ROWS`` rows
-and statistics. ``_manifest.json`` holds the format version, source, columns, ranges,
+its next bits, and appends it in key order to ``part-NNNNN.parquet`` files with row groups of
+``GROUP_ROWS`` rows and statistics. ``_manifest.json`` holds the format version, source, columns, ranges,
 projection, row counts, build parameters and each file's SHA-256. The index is built in a
 temporary folder beside ``out`` and renamed into place: interrupted, it leaves nothing.
 
@@ -70,7 +70,8 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
     tmp = temp_folder(f".{os.path.basename(out)}.", where=os.path.dirname(os.path.abspath(out)))
     try:
         t0 = time.perf_counter()
-        bits = _first_bits(rows_in, bytes_per_row, budget)
+        fits_rows = int(budget / 4 / (3 * bytes_per_row))   # columns, keys and the sorted copy
+        bits = _first_bits(rows_in, fits_rows)
         counts = [0, 0]
         bar = progress_bar.bar(rows_in, progress, desc="indexing")
         try:
@@ -79,7 +80,6 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
         finally:
             bar.close()
         rows, dropped = counts
-        fits_rows = int(budget / 4 / (3 * bytes_per_row))   # columns, keys and the sorted copy
         bar = progress_bar.bar(rows, progress, desc="sorting")
         out_file = _OutFile(tmp)
         try:
@@ -125,10 +125,10 @@ def _check_out(source, out):
                           "(an existing index is replaced).")
 
 
-def _first_bits(rows, bytes_per_row, budget):
-    """Key bits of the first partitioning: enough that a partition of evenly spread rows sorts
-    within a quarter of the budget, at most ``FANOUT_BITS``."""
-    need = (rows or 0) * bytes_per_row * 3 / max(budget / 4, 1)   # columns, keys, order, copy
+def _first_bits(rows, fits_rows):
+    """Key bits of the first partitioning: enough that a partition of evenly spread rows holds
+    at most ``fits_rows`` (what sorts in memory), at most ``FANOUT_BITS``."""
+    need = (rows or 0) / max(fits_rows, 1)
     bits = 0
     while (1 << bits) < need and bits < FANOUT_BITS:
         bits += 2
