@@ -104,6 +104,16 @@ def test_every_reduction_matches_cpu(gpu, w, h, dtype, log, shared):
         assert_same(out_gpu[name], out_cpu[name], nonfinite_equal=name in ("std", "var"))
 
 
+@pytest.fixture
+def launched(monkeypatch):
+    """The kernel keys the GPU backend launches, in order."""
+    keys = []
+    original = G.GPUBackend._launch
+    monkeypatch.setattr(G.GPUBackend, "_launch",
+                        lambda self, key, *a: (keys.append(key), original(self, key, *a))[1])
+    return keys
+
+
 COUNTS = dict(count=ds.count(), count_v=ds.count("v"), any=ds.any(), count_cat=ds.count_cat("c"),
               by_count=ds.by("c", ds.count("v")))
 
@@ -119,7 +129,7 @@ def _sorted_in_space(df, w, h, edges):
 
 @pytest.mark.parametrize("w,h,n,order", [(1, 1, 3_000, "random"), (80, 60, 3_000, "random"),
                                          (80, 60, 2_999, "sorted"), (9, 7, 1_001, "sorted")])
-def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, monkeypatch, w, h, n, order):
+def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, launched, w, h, n, order):
     """``warp_aggregate``: the count kernels of grids past shared memory elect one lane per cell
     in each warp (``match_any_sync``; the simulator exchanges the lanes' keys in shared memory)
     and it adds the cell's lanes. Same counts as the CPU and the default kernel, with NaN,
@@ -129,10 +139,6 @@ def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, monkeypatc
         df = _sorted_in_space(df, w, h, edges)
     cvs = ds.Canvas(w, h, edges, edges)
     agg = ds.summary(**COUNTS)
-    launched = []
-    original = G.GPUBackend._launch
-    monkeypatch.setattr(G.GPUBackend, "_launch",
-                        lambda self, key, *a: (launched.append(key), original(self, key, *a))[1])
     gpu.shared_slots = 0
     gpu.warp_aggregate = False
     plain = cvs.points(df, "x", "y", agg, backend="gpu")
@@ -140,7 +146,7 @@ def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, monkeypatc
     launched.clear()
     gpu.warp_aggregate = True
     warp = cvs.points(df, "x", "y", agg, backend="gpu")
-    assert {k for k in launched} == {("count", False, True), ("count_valid", False, True)}
+    assert set(launched) == {("count", False, True), ("count_valid", False, True)}
     cpu = cvs.points(df, "x", "y", agg, backend="cpu")
     assert int(cpu["count"].data.sum()) > 0
     for name in COUNTS:
@@ -148,11 +154,7 @@ def test_warp_aggregated_counts_match_cpu_and_the_default_kernel(gpu, monkeypatc
         assert_same(warp[name], plain[name])
 
 
-def test_warp_kernels_only_where_shared_memory_does_not_fit(gpu, monkeypatch):
-    launched = []
-    original = G.GPUBackend._launch
-    monkeypatch.setattr(G.GPUBackend, "_launch",
-                        lambda self, key, *a: (launched.append(key), original(self, key, *a))[1])
+def test_warp_kernels_only_where_shared_memory_does_not_fit(gpu, launched):
     gpu.warp_aggregate = True
     df, edges = make_data(np.float64, n=500)
     out = ds.Canvas(7, 5, edges, edges).points(df, "x", "y", ds.summary(n=ds.count(), m=ds.mean("v")),
