@@ -14,14 +14,20 @@ not implement) takes HoloViews' own path, with one log note per reason.
 from __future__ import annotations
 
 import logging
+import weakref
 
+import numpy as np
+import pandas as pd
 import param
 from holoviews.core.util import _is_deep_indexable
 from holoviews.operation import datashader as _hvds
 
 from .canvas import Canvas
 from .errors import RenderError
+from .frames import PandasTable
+from .lrucache import LRUCache
 from .reductions import coerce
+from .spatialframe import SpatialFrame
 
 log = logging.getLogger(__name__)
 _noted: set[str] = set()
@@ -57,6 +63,65 @@ def _our_canvas(cvs_fn, agg_fn):
     return canvas, reduction
 
 
+SPATIAL_MIN_ROWS = 1 << 20   # frames smaller than this are aggregated as they are
+KEEP_FRAMES = 2              # sorted frames kept (each: 8 B a row + a copy of each column read)
+
+
+def _fingerprint(df):
+    """What changes when a frame's columns are replaced or edited in place: its length, each
+    column's buffer and a strided sample of about 1,024 of its values."""
+    out = [len(df)]
+    for name in df.columns:
+        s = df[name].array
+        a = s if isinstance(s, np.ndarray) else getattr(s, "_ndarray", None)   # numpy, categories' codes
+        if a is None:   # an other extension array: its identity only
+            out.append((name, id(s)))
+            continue
+        out.append((name, a.__array_interface__["data"][0], hash(a[:: max(1, len(a) // 1024)].tobytes())))
+    return tuple(out)
+
+
+class _ViewFrames:
+    """Frames HoloViews aggregates again and again (one per zoom or pan) as ``SpatialFrame``s,
+    which read only the rows of the cells a view overlaps. A frame is sorted the second time it
+    is seen (a frame HoloViews copies for every view is never sorted for nothing); an entry is
+    used only while the frame is the same object with the same fingerprint."""
+
+    def __init__(self, keep=KEEP_FRAMES):
+        self.seen = LRUCache(4 * keep, size=lambda v: 1)
+        self.sorted = LRUCache(keep, size=lambda v: 1)
+
+    def table(self, df, x, y):
+        if type(df) is not pd.DataFrame or len(df) < SPATIAL_MIN_ROWS:
+            return df
+        key, stamp = (id(df), x, y), _fingerprint(df)
+        for cache in (self.sorted, self.seen):
+            hit, entry = cache.get(key)
+            if hit and not (entry[0]() is df and entry[1] == stamp):
+                cache.pop(key)
+                hit = False
+            if hit and cache is self.sorted:
+                return entry[2]
+            if hit:
+                frame = SpatialFrame(PandasTable(df), x, y)
+                self.sorted.put(key, (weakref.ref(df), stamp, frame))
+                return frame
+        self.seen.put(key, (weakref.ref(df), stamp))
+        return df
+
+    def clear(self):
+        self.seen.clear()
+        self.sorted.clear()
+
+
+_frames = _ViewFrames()
+
+
+def clear_cache() -> None:
+    """Forget the sorted frames (they are rebuilt from the data the next views see)."""
+    _frames.clear()
+
+
 class aggregate(_hvds.aggregate):
     """HoloViews' ``aggregate``; points are aggregated by gpu-render (``backend``)."""
 
@@ -67,7 +132,8 @@ class aggregate(_hvds.aggregate):
         if canvas is None:
             _note_fallback(reduction)
             return super()._apply_datashader(dfdata, cvs_fn, agg_fn, x, y, agg_state)
-        agg = canvas.points(dfdata, x.name, y.name, reduction, backend=self.p.backend)
+        source = _frames.table(dfdata, x.name, y.name)
+        agg = canvas.points(source, x.name, y.name, reduction, backend=self.p.backend)
         return self._apply_where_summary(dfdata, x.name, y.name, agg_fn, agg, agg_state)
 
 

@@ -32,6 +32,12 @@ class LRUCache:
                 _, old = self.data.popitem(last=False)
                 self.used -= self.size(old)
 
+    def pop(self, key):
+        """Drop ``key`` if held (so that ``put`` can store a new value for it)."""
+        with self.lock:
+            if key in self.data:
+                self.used -= self.size(self.data.pop(key))
+
     def clear(self):
         with self.lock:
             self.data.clear()

@@ -209,11 +209,8 @@ def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_ran
                             for c, r, given in ((x, x_range, canvas.x_range), (y, y_range, canvas.y_range)))
         vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     plan = make_plan(vp, x, y, named, categories)
-    if table.sorted_in_space and any(g.kind in (P.FIRST, P.LAST, P.RANKED) for g in plan.groups):
-        raise RenderError(f"the {table.kind} is a spatial index, whose rows are in Z-order, not in "
-                          "the source's order: first, last and the ranked reductions (max_n, "
-                          "first_n, where, ...) pick rows by that order; render the source file "
-                          "for them.")
+    if any(g.kind in (P.FIRST, P.LAST, P.RANKED) for g in plan.groups):
+        table = table.in_source_order()
     grids = _check_memory(plan, table, be, budget, memory_limit is not None, shade)
 
     numeric = list(dict.fromkeys([x, y, *plan.value_columns()]))

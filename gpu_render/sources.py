@@ -59,6 +59,8 @@ def open_table(source, columns: list, backend=None, scheduler=None, *, skip_bad_
         table = _device_file(os.fspath(source), columns, backend)
         if table is None:
             return open_file(os.fspath(source), columns, skip_bad_rows=skip_bad_rows)
+    elif isinstance(source, Table):   # already opened (e.g. a ``spatialframe.SpatialFrame``)
+        table = source
     elif _is_dask(source) and hasattr(source, "columns"):
         from .distributed import DaskTable
         table = DaskTable(source)

@@ -194,6 +194,16 @@ class Table:
             return key.codes(self._column(key.column)), key.categories()
         return self.categorical(key)
 
+    def in_source_order(self) -> "Table":
+        """This table with its rows in the source's order, for the reductions that pick rows by
+        it (first, last, where, the ``_n`` ones); a spatial index, which has no other, refuses."""
+        if self.sorted_in_space:
+            raise RenderError(f"the {self.kind} is a spatial index, whose rows are in Z-order, not "
+                              "in the source's order: first, last and the ranked reductions (max_n, "
+                              "first_n, where, ...) pick rows by that order; render the source file "
+                              "for them.")
+        return self
+
     def rows_within(self, where=None):
         """Rows a pass of ``chunks(..., where=where)`` reads (estimated where not stored)."""
         return self.estimated_rows

@@ -239,3 +239,48 @@ def test_single_element_dispatch_keeps_holoviews_parameters(frame, caplog):
         assert [r.getMessage() for r in caplog.records if "not consumed" in r.getMessage()]
     assert_same_element(grh.rasterize.instance(aggregator=ds.max("v"))(pts, **kw),
                         hvds.rasterize.instance(aggregator=ds.max("v"))(pts, **kw))
+
+
+@pytest.fixture
+def sources(monkeypatch):
+    """The sources gpu-render aggregated (every frame sorted from its second view on)."""
+    from gpu_render.spatialframe import SpatialFrame
+    monkeypatch.setattr(grh, "SPATIAL_MIN_ROWS", 0)
+    grh.clear_cache()
+    seen = []
+    points = gpu_render.canvas.Canvas.points
+
+    def spy(self, source, *args, **kwargs):
+        seen.append(isinstance(source, SpatialFrame))
+        return points(self, source, *args, **kwargs)
+    monkeypatch.setattr(gpu_render.canvas.Canvas, "points", spy)
+    yield seen
+    grh.clear_cache()
+
+
+# the whole field, a zoom, a pan, ranges beyond the data
+VIEWS = [((-3, 3), (-3, 3)), ((-0.5, 0.25), (0.1, 0.6)), ((0.25, 1.0), (0.1, 0.6)), ((40, 60), (-1, 1))]
+
+
+@pytest.mark.parametrize("agg", REDUCTIONS, ids=repr)
+def test_repeated_views_read_a_spatially_sorted_frame(agg, frame, sources):
+    pts = hv.Points(frame, ["x", "y"], ["c", "v"] if agg == "count_cat" else ["v", "c"])
+    rx = hv.streams.RangeXY(x_range=VIEWS[0][0], y_range=VIEWS[0][1])
+    kw = dict(streams=[rx], width=31, height=17, dynamic=True, aggregator=agg)
+    ours, theirs = grh.rasterize(pts, **kw), hvds.rasterize(pts, **kw)
+    for xr, yr in VIEWS:
+        rx.event(x_range=xr, y_range=yr)
+        assert_same_element(ours[()], theirs[()])
+    assert sources[0] is False and all(sources[1:])   # sorted once seen twice
+
+
+def test_a_frame_changed_in_place_is_sorted_again(frame, sources):
+    pts = hv.Points(frame, ["x", "y"], ["v"])
+    kw = dict(width=20, height=20, x_range=(-2, 2), y_range=(-2, 2), aggregator=ds.sum("v"), dynamic=False)
+    for _ in range(2):
+        grh.rasterize(pts, **kw)
+    frame.loc[:, "v"] = 1.0            # edited in place
+    assert_same_element(grh.rasterize(pts, **kw), hvds.rasterize(pts, **kw))
+    frame["x"] = frame["x"] * 0.5      # a new column buffer
+    assert_same_element(grh.rasterize(pts, **kw), hvds.rasterize(pts, **kw))
+    assert sources == [False, True, False, False]
