@@ -1,7 +1,7 @@
 """``Canvas.hexbin``: points aggregated per hexagon of a ``hexgrid.HexLattice`` over the canvas.
 
-The pipeline runs unchanged on a ``hextable.HexTable`` (the cell of each point as two more
-columns) and the lattice's rectangular viewport (``prepare``'s ``rebin``), so every reduction,
+The pipeline runs unchanged on a ``hextable.HexTable`` (the cell of each point as one more
+column) and the lattice's one-row viewport (``prepare``'s ``rebin``), so every reduction,
 source kind and backend works as for ``Canvas.points``; ``hex_grids`` reshapes its grids."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def prepare_hexbin(canvas, source, x, y, agg, size=12, origin=(0.0, 0.0), **opti
     def rebin(table, vp):
         box["vp"] = vp
         t = HexTable(table, x, y, vp, lattice)
-        return t, lattice.viewport, t.cx, t.cy
+        return t, lattice.viewport, t.cell, t.cell
 
     return prepare(canvas, source, x, y, agg, rebin=rebin, **options), lattice, box
 
@@ -42,9 +42,10 @@ def hex_grids(grids: dict, lattice: HexLattice, vp, x: str, y: str) -> dict:
     px, py = lattice.centres()
     centres = {x: ((ROW, COL), vp.to_data(px, "x")), y: ((ROW, COL), vp.to_data(py, "y"))}
     for g in grids.values():
-        lx, ly = g.dims[1], g.dims[0]
+        g.data = g.data.reshape(lattice.nrows, lattice.ncols, *g.data.shape[2:])
+        cell = g.dims[0]
         g.dims = [ROW, COL, *g.dims[2:]]
-        g.coords = {**centres, **{k: v for k, v in g.coords.items() if k not in (lx, ly)}}
+        g.coords = {**centres, **{k: v for k, v in g.coords.items() if k != cell}}
         g.attrs = {**hex_attrs(lattice, vp, x, y), **{k: v for k, v in g.attrs.items() if k == "notes"}}
     return grids
 

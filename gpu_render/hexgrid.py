@@ -8,7 +8,8 @@ centre, found exactly as the nearer of its rounded candidates on the two lattice
 Tie rule: a point equidistant from several centres goes to the one in the lowest row, then the
 leftmost column (rounding halves down; on a tie between the lattices, the lower row).
 The cells (``ncols`` x ``nrows``, from global column ``col0`` and row ``row0``) hold the nearest
-centre of every point of ``[0, width] x [0, height]``.
+centre of every point of ``[0, width] x [0, height]``; cell ``(c, r)`` is number
+``r * ncols + c``, and the pipeline aggregates the numbers (+ 0.5) as one row of pixels.
 """
 from __future__ import annotations
 
@@ -28,13 +29,24 @@ MIN_SIZE = 2
 
 def nearest(xp, X, Y, size, v):
     """Global (column, row) of the centre nearest to ``(X, Y)`` (pixels from the origin, float64
-    arrays): array code for numpy or CuPy, the same arithmetic as ``hostkernels.hexbin``."""
-    i1 = xp.ceil(X / size - 0.5)
-    r1 = 2 * xp.ceil(Y / (2 * v) - 0.5)
-    i2 = xp.ceil((X - size / 2) / size - 0.5)
-    r2 = 2 * xp.ceil((Y - v) / (2 * v) - 0.5) + 1
-    a, b = X - i1 * size, Y - r1 * v
-    c, d = X - (i2 * size + size / 2), Y - r2 * v
+    arrays): array code for numpy or CuPy, the arithmetic of ``hostkernels.hexbin``. The even
+    rows' nearest column is rounded from a product by ``1 / size`` and corrected by its
+    remainder (ties exactly to the left); the odd rows' nearest column and row follow from the
+    even ones'. (A point equidistant from two rows of one lattice lies on a row of the other,
+    which is nearer: only the columns need the tie rule's exact rounding.)"""
+    half = size * 0.5
+    i1 = xp.ceil(X * (1 / size) - 0.5)
+    a = X - i1 * size
+    i1 = xp.where(a <= -half, i1 - 1, xp.where(a > half, i1 + 1, i1))
+    a = X - i1 * size
+    left = a <= 0
+    i2 = xp.where(left, i1 - 1, i1)
+    c = xp.where(left, a + half, a - half)
+    r1 = 2 * xp.ceil(Y * (1 / (2 * v)) - 0.5)
+    b = Y - r1 * v
+    up = b > 0
+    r2 = xp.where(up, r1 + 1, r1 - 1)
+    d = xp.where(up, b - v, b + v)
     d1, d2 = a * a + b * b, c * c + d * d
     odd = (d2 < d1) | ((d2 == d1) & (r2 < r1))
     return xp.where(odd, i2, i1), xp.where(odd, r2, r1)
@@ -97,19 +109,28 @@ class HexLattice:
 
     @property
     def params(self) -> np.ndarray:
-        """float64 [size, v, origin x, origin y, col0, row0], what the binning kernels take."""
-        return np.array([self.size, self.v, *self.origin, self.col0, self.row0], dtype=np.float64)
+        """float64 [size, v, origin x, origin y, col0, row0, 1 / size, 1 / (2 v), ncols], what the
+        binning kernels take."""
+        return np.array([self.size, self.v, *self.origin, self.col0, self.row0, 1 / self.size,
+                         1 / (2 * self.v), self.ncols], dtype=np.float64)
+
+    @property
+    def dtype(self):
+        """Of the cell numbers + 0.5: float32 while exact (halves the traffic), else float64."""
+        return np.dtype(np.float32 if self.ncols * self.nrows < 2**23 else np.float64)
 
     @property
     def viewport(self) -> Viewport:
-        """The rectangular canvas of cells: cell (c, r) is its pixel (c, r)."""
-        return Viewport(self.ncols, self.nrows, (0.0, float(self.ncols)), (0.0, float(self.nrows)))
+        """The cells as one row of pixels: a point whose x and y are both ``cells``' value falls
+        in pixel (cell number, 0)."""
+        n = float(self.ncols * self.nrows)
+        return Viewport(self.ncols * self.nrows, 1, (0.0, n), (0.0, n))
 
     def cells(self, xp, px, py):
-        """(column + 0.5, row + 0.5) of the cell of each pixel-space point (float64, NaN where
-        ``px`` or ``py`` is NaN): the cell's coordinates on ``viewport``."""
+        """The number + 0.5 of the cell of each pixel-space point (float64, NaN where ``px`` or
+        ``py`` is NaN)."""
         col, row = nearest(xp, px - self.origin[0], py - self.origin[1], self.size, self.v)
-        return col - self.col0 + 0.5, row - self.row0 + 0.5
+        return (row - self.row0) * self.ncols + (col - self.col0) + 0.5
 
     def centres(self):
         """(x, y) pixel positions of every cell's centre, each (nrows, ncols)."""
@@ -127,7 +148,6 @@ class HexLattice:
 @functools.lru_cache(maxsize=16)
 def _pixel_cells(lat: HexLattice) -> np.ndarray:
     px, py = np.meshgrid(np.arange(lat.width) + 0.5, np.arange(lat.height) + 0.5)
-    col, row = lat.cells(np, px, py)
-    out = (np.floor(row) * lat.ncols + np.floor(col)).astype(np.int64)
+    out = np.floor(lat.cells(np, px, py)).astype(np.int64)
     out.setflags(write=False)
     return out

@@ -33,13 +33,13 @@ def reference_cells(px, py, lat):
     rows = np.arange(lat.row0, lat.row0 + lat.nrows, dtype=np.float64)
     cols = np.arange(lat.col0, lat.col0 + lat.ncols, dtype=np.float64)
     R, C = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
-    cx = C * size + np.where(R % 2 == 1, size / 2, 0.0)
+    shift = np.where(R % 2 == 1, size / 2, 0.0)   # odd rows' centres: size / 2 further right
     cy = R * v
     col = np.full(px.shape, np.nan)
     row = np.full(px.shape, np.nan)
     ok = ~(np.isnan(px) | np.isnan(py))
     X, Y = px[ok] - ox, py[ok] - oy
-    dx, dy = X[:, None] - cx[None, :], Y[:, None] - cy[None, :]
+    dx, dy = (X[:, None] - shift[None, :]) - C[None, :] * size, Y[:, None] - cy[None, :]
     best = np.argmin(dx * dx + dy * dy, axis=1)
     col[ok], row[ok] = C[best] - lat.col0, R[best] - lat.row0
     return col, row
@@ -86,13 +86,13 @@ def test_cells_equal_brute_force(w, h, size, origin, logs):
     assert np.nanmin(want[1]) >= 0 and np.nanmax(want[1]) < lat.nrows
     for dtype in (np.float64, np.float32):
         xs, ys = df.x.values.astype(dtype), df.y.values.astype(dtype)
-        want = reference_cells(*to_pixels(xs, ys, vp), lat)
-        host = HexBinning("x", "y", "cx", "cy", vp, lat).project({"x": xs, "y": ys})[0]
+        col, row = reference_cells(*to_pixels(xs, ys, vp), lat)
+        want = row * lat.ncols + col + 0.5
+        host = HexBinning("x", "y", "cell", vp, lat).project({"x": xs, "y": ys})[0]["cell"]
         array = cells_xp(np, xs, ys, vp, lat)    # the device arrays' code, run on numpy
-        for got in ((host["cx"], host["cy"]), array):
-            np.testing.assert_array_equal(np.floor(got[0]), want[0])
-            np.testing.assert_array_equal(np.floor(got[1]), want[1])
-            np.testing.assert_array_equal(got[0] % 1, np.where(np.isnan(want[0]), np.nan, 0.5))
+        assert host.dtype == np.float32
+        np.testing.assert_array_equal(host, want)
+        np.testing.assert_array_equal(array, want)
 
 
 def test_every_pixel_of_the_canvas_has_a_cell():
@@ -101,29 +101,30 @@ def test_every_pixel_of_the_canvas_has_a_cell():
     for origin in [(0.0, 0.0), (5.9, -3.3), (-17.0, 40.0)]:
         lat = HexLattice(W, H, 9, origin)
         px, py = (a.ravel() for a in np.meshgrid(edge, edge * H / W))
-        col, row = lat.cells(np, px, py)
-        assert (col > 0).all() and (col < lat.ncols).all() and (row > 0).all() and (row < lat.nrows).all()
+        col, row = reference_cells(px, py, lat)
+        assert (lat.cells(np, px, py) == row * lat.ncols + col + 0.5).all()
+        assert (col >= 0).all() and (col < lat.ncols).all() and (row >= 0).all() and (row < lat.nrows).all()
         cells = lat.pixel_cells()
         want = reference_cells(*(a.ravel() for a in np.meshgrid(np.arange(W) + 0.5, np.arange(H) + 0.5)), lat)
         np.testing.assert_array_equal(cells.ravel(), want[1] * lat.ncols + want[0])
 
 
-def test_ties_on_vertical_edges_go_to_the_left_column():
-    """Points exactly between two centres of a row (computable exactly: integer pixels) go to the
-    left one; the brute force agrees."""
-    lat = HexLattice(64, 48, 8)
+@pytest.mark.parametrize("size", [8, 12, 10.5, 7])
+def test_ties_on_vertical_edges_go_to_the_left_column(size):
+    """Points exactly between two centres of a row (multiples of size / 2, exact in binary) go to
+    the left one; the brute force agrees."""
+    lat = HexLattice(64, 48, size)
     vp = Viewport(64, 48, (0.0, 64.0), (0.0, 48.0))
-    v = lat.v
-    even = (np.arange(8) * 8.0 + 4.0, np.zeros(8))           # row 0: centres at 0, 8, 16, ...
-    odd = (np.arange(1, 8) * 8.0, np.full(7, v))             # row 1: centres at 4, 12, 20, ...
+    n = int(64 // size)
+    even = (np.arange(n) * size + size / 2, np.zeros(n))        # row 0: centres at 0, size, ...
+    odd = (np.arange(1, n) * size, np.full(n - 1, lat.v))      # row 1: centres at size / 2, ...
     for (xs, ys), row in ((even, 0), (odd, 1)):
-        got = HexBinning("x", "y", "cx", "cy", vp, lat).project({"x": xs, "y": ys})[0]
-        want = reference_cells(*to_pixels(xs, ys, vp), lat)
-        shift = 0 if row == 0 else 4.0
-        np.testing.assert_array_equal(np.floor(got["cx"]) + lat.col0, (xs - shift - 4) // 8)
-        np.testing.assert_array_equal(np.floor(got["cy"]) + lat.row0, row)
-        np.testing.assert_array_equal(np.floor(got["cx"]), want[0])
-        np.testing.assert_array_equal(np.floor(got["cy"]), want[1])
+        got = HexBinning("x", "y", "cell", vp, lat).project({"x": xs, "y": ys})[0]["cell"]
+        col, rows = reference_cells(*to_pixels(xs, ys, vp), lat)
+        shift = 0 if row == 0 else size / 2
+        np.testing.assert_array_equal(col + lat.col0, (xs - shift - size / 2) // size)   # the left centre
+        np.testing.assert_array_equal(rows + lat.row0, row)
+        np.testing.assert_array_equal(got, rows * lat.ncols + col + 0.5)
 
 
 def lattice_reference(df, lat, vp, agg, backend):
