@@ -11,7 +11,7 @@ from .hexgrid import HexLattice
 from .table import Chain, Table, TableWrapper
 from .xp import get_xp
 
-PIECE = 1 << 19   # rows binned and aggregated at a time (the cells: 2 MiB of float32)
+PIECE = 1 << 20   # rows binned and aggregated at a time (their cells: 4 MiB of float32)
 
 
 class HexBinning:
@@ -79,8 +79,9 @@ class HexTable(TableWrapper):
         return self.transform.project({c: self.base.numeric(c) for c in (self.x, self.y)})[0][name]
 
     def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
-        """The base's chunks with their cells, in pieces of at most ``PIECE`` rows: the cells of
-        one are aggregated while still in cache (20M points: 25% faster than in one piece)."""
+        """The base's chunks with their cells, in pieces of at most ``PIECE`` rows, so that the
+        cells of an in-memory table are never a whole extra column (as fast as one piece:
+        20M points on a 2-core VM, 86-110 ms either way)."""
         binning = self.transform.keeping(numeric)
         for row0, cols in self.base.chunks(self._base_columns(numeric), categorical, chunk_rows,
                                            merge_rows, self._base_box(where)):

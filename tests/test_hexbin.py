@@ -310,3 +310,16 @@ def test_backends_agree(backend):
     cvs = ds.Canvas(W, H, **RANGES)
     got = cvs.hexbin(df, "x", "y", ds.mean("v"), size=6, backend=backend)
     assert_same(got, cvs.hexbin(df, "x", "y", ds.mean("v"), size=6, backend="cpu"))
+
+
+def test_pieces_of_a_large_chunk_keep_row_order(monkeypatch, backend):
+    """A chunk binned in pieces (``PIECE`` rows) aggregates as in one: first/last by row number."""
+    import gpu_render.hextable as HT
+    df = points(3000, seed=6)
+    cvs = ds.Canvas(W, H, **RANGES)
+    agg = ds.summary(f=ds.first("v"), l=ds.last("v"), m=ds.mean("v"), c=ds.count_cat("c"))
+    whole = cvs.hexbin(df, "x", "y", agg, size=8, backend=backend)
+    monkeypatch.setattr(HT, "PIECE", 700)
+    pieces = cvs.hexbin(df, "x", "y", agg, size=8, backend=backend)
+    for k in ("f", "l", "m", "c"):
+        assert_same(pieces[k], whole[k])
