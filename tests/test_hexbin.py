@@ -22,7 +22,8 @@ RANGES = dict(x_range=(-2.0, 2.5), y_range=(-1.5, 2.0))
 REDUCTIONS = dict(
     count=ds.count(), count_v=ds.count("v"), any=ds.any(), sum=ds.sum("v"), mean=ds.mean("v"),
     min=ds.min("v"), max=ds.max("v"), std=ds.std("v"), var=ds.var("v"), first=ds.first("v"),
-    last=ds.last("v"), count_cat=ds.count_cat("c"), by_mean=ds.by("c", ds.mean("v")))
+    last=ds.last("v"), count_cat=ds.count_cat("c"), by_mean=ds.by("c", ds.mean("v")),
+    max_n=ds.max_n("v", 3), where_max=ds.where(ds.max("v")))
 
 
 def reference_cells(px, py, lat):
