@@ -23,14 +23,12 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-from timing import best_pair
+from timing import best_pair, child_peak
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -41,44 +39,43 @@ W, H = 800, 600
 PEAK_SCRIPT = r"""
 import sys
 from gpu_render.cli import main
-rc = main(sys.argv[1:])
-hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
-print("PEAK", rc, hwm)
+assert main(sys.argv[1:]) == 0
 """
 
 
-def write_data(folder, rows, csv_rows, step=5_000_000):
-    """x, y float32 standard normal: a CSV, a Parquet file and an Arrow IPC file, in slices."""
+def write_data(folder, rows, csv_rows, step=5_000_000, formats=("csv", "parquet", "arrow")):
+    """x, y float32 standard normal: a CSV, a Parquet file and an Arrow IPC file (of
+    ``formats``), in slices; {format: path} of those written."""
+    import contextlib
+
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
     rng = np.random.default_rng(0)
     schema = pa.schema([("x", pa.float32()), ("y", pa.float32())])
-    paths = {k: os.path.join(folder, f"points.{k}") for k in ("csv", "parquet", "arrow")}
-    with pq.ParquetWriter(paths["parquet"], schema) as pw, pa.ipc.new_file(paths["arrow"], schema) as iw, \
-            pcsv.CSVWriter(paths["csv"], schema) as cw:
+    paths = {k: os.path.join(folder, f"points.{k}") for k in formats}
+    opens = {"parquet": lambda p: pq.ParquetWriter(p, schema), "arrow": lambda p: pa.ipc.new_file(p, schema),
+             "csv": lambda p: pcsv.CSVWriter(p, schema)}
+    with contextlib.ExitStack() as stack:
+        w = {k: stack.enter_context(opens[k](p)) for k, p in paths.items()}
         for r0 in range(0, rows, step):
             n = min(step, rows - r0)
             t = pa.table({"x": rng.standard_normal(n, dtype=np.float32),
                           "y": rng.standard_normal(n, dtype=np.float32)}, schema=schema)
-            pw.write_table(t, row_group_size=1 << 20)
-            iw.write_table(t, max_chunksize=1 << 20)
-            if r0 < csv_rows:
-                cw.write_table(t.slice(0, min(n, csv_rows - r0)))
+            if "parquet" in w:
+                w["parquet"].write_table(t, row_group_size=1 << 20)
+            if "arrow" in w:
+                w["arrow"].write_table(t, max_chunksize=1 << 20)
+            if "csv" in w and r0 < csv_rows:
+                w["csv"].write_table(t.slice(0, min(n, csv_rows - r0)))
     return paths
 
 
 def peak_rss(csv, out_png, limit="256MB"):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     args = ["render", csv, "--x", "x", "--y", "y", "--memory-limit", limit, "--quiet",
             "--width", str(W), "--height", str(H), "-o", out_png]
-    t = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, *args], capture_output=True, text=True,
-                         env=env, check=True)
-    wall = time.perf_counter() - t
-    line = [ln for ln in res.stdout.splitlines() if ln.startswith("PEAK")][-1].split()
-    assert line[1] == "0", res.stderr
-    return int(line[2]), wall
+    peak, wall, _ = child_peak(PEAK_SCRIPT, args)
+    return peak, wall
 
 
 def main():

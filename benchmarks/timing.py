@@ -1,7 +1,15 @@
 """Timing helpers shared by the benchmarks: best times of jobs run alternately."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# appended to a child's script: its peak resident memory (the kernel's high-water mark)
+PEAK_LINE = ('\nprint("PEAK", int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) '
+             '* 1024)\n')
 
 
 def best_pair(a, b, repeat):
@@ -21,3 +29,17 @@ def best_pair(a, b, repeat):
 
 def best(fn, repeat):
     return best_pair(fn, None, repeat)[0]
+
+
+def child_peak(script, args=()):
+    """(peak RSS in bytes, wall seconds, stdout) of ``script`` run in a fresh Python process with
+    this checkout on its path; it fails unless the script exits 0."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", script + PEAK_LINE, *args], capture_output=True,
+                         text=True, env=env)
+    wall = time.perf_counter() - t
+    if res.returncode != 0:
+        raise RuntimeError(f"child failed ({res.returncode}): {res.stderr[-2000:]}")
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("PEAK")][-1].split()
+    return int(line[1]), wall, res.stdout

@@ -149,15 +149,35 @@ class Viewport:
         sy, ty = self._st(self.y_range, self.height, self.y_log)
         return np.array([sx, tx, sy, ty, *self.x_range, *self.y_range], dtype=np.float64)
 
-    def _centres(self, rng, n, log):
+    def _axis(self, axis):
+        return (self.x_range, self.width, self.x_log) if axis == "x" else (self.y_range, self.height, self.y_log)
+
+    def to_data(self, p, axis) -> np.ndarray:
+        """Pixel-space coordinates ``p`` (host, any shape) on ``axis`` ('x' or 'y') in data units:
+        the inverse of the kernels' map, through ``10 **`` on a log axis."""
+        rng, n, log = self._axis(axis)
         s, t = self._st(rng, n, log)
-        c = (np.arange(n) + 0.5 - t) / s
-        return _pow10(c) if log else c
+        c = (np.asarray(p, dtype=np.float64) - t) / s
+        return _pow10(c.ravel()).reshape(c.shape) if log else c
+
+    def to_pixels(self, xp, xs, ys):
+        """(px, py): data points in pixel space as the kernels compute them (float64,
+        ``v * s + t`` after ``log10`` on a log axis), NaN where either is outside its range (both
+        ends inclusive, as ``Canvas.points``); ``xp``: the arrays' namespace (numpy or CuPy)."""
+        p = self.params
+        out = []
+        for v, (s, t, lo, hi), log in ((xs, p[[0, 1, 4, 5]], self.x_log), (ys, p[[2, 3, 6, 7]], self.y_log)):
+            v = xp.asarray(v).astype(xp.float64, copy=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = xp.log10(v) if log else v
+                out.append(xp.where((v >= lo) & (v <= hi), f * s + t, xp.nan))
+        bad = xp.isnan(out[0]) | xp.isnan(out[1])
+        return xp.where(bad, xp.nan, out[0]), xp.where(bad, xp.nan, out[1])
 
     @property
     def x_coords(self) -> np.ndarray:
-        return self._centres(self.x_range, self.width, self.x_log)
+        return self.to_data(np.arange(self.width) + 0.5, "x")
 
     @property
     def y_coords(self) -> np.ndarray:
-        return self._centres(self.y_range, self.height, self.y_log)
+        return self.to_data(np.arange(self.height) + 0.5, "y")

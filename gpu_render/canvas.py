@@ -63,4 +63,15 @@ class Canvas:
         from .pipeline import prepare, run
         return run(prepare(self, source, x, y, agg, backend=backend, scheduler=scheduler, **file_options))
 
+    def hexbin(self, source, x=None, y=None, agg=None, size=12, *, origin=(0.0, 0.0),
+               backend="auto", scheduler=None, **file_options):
+        """Aggregate points per pointy-top hexagon ``size`` pixels wide tiling the canvas (pixels
+        from its lower-left corner; ``origin``: the pixel position of global cell (0, 0)'s
+        centre). Each point goes to the nearest centre (ties: the lower row, then the left
+        column; ``hexgrid``). Returns a DataArray (Dataset for a ``summary``) of dims
+        (hex_row, hex_col[, category]) with 2-D coords ``x``/``y``: the centres in data units;
+        ``tf.shade`` draws it at the canvas' size. Sources and options as for ``points``."""
+        from .hexbin import hexbin
+        return hexbin(self, source, x, y, agg, size, origin, backend=backend, scheduler=scheduler,
+                      **file_options)
 

@@ -142,7 +142,7 @@ def _check_memory(plan, table, backend, budget, given, shade=False):
 
 def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, scheduler=None,
             memory_limit=None, float32=None, skip_bad_rows=False, progress=None, profile=None,
-            shade=False) -> Job:
+            shade=False, rebin=None) -> Job:
     """Validate everything and build the plan; reads data only to compute missing ranges and
     category labels (file sources: Parquet statistics, or one streaming pass).
 
@@ -155,7 +155,10 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
     halves; the CPU kernels compute in float64 from host memory, so there it only costs a pass).
     ``skip_bad_rows``: skip (and count) malformed CSV rows instead of failing.
     ``progress``: show a progress bar (None: when stderr is a terminal). ``profile``: a
-    ``profiling.Profile`` to fill in. ``shade``: the memory check counts shading and PNG too."""
+    ``profiling.Profile`` to fill in. ``shade``: the memory check counts shading and PNG too.
+    ``rebin``: ``rebin(table, viewport) -> (table, viewport, x, y)``, called once the ranges are
+    known (in data units): a table of new coordinate columns ``x``/``y`` and the viewport they
+    are aggregated on (``Canvas.hexbin``: a ``hextable.HexTable`` and its lattice's cells)."""
     if not isinstance(x, str) or not isinstance(y, str):
         raise RenderError(f"x and y must be column names, got x={x!r}, y={y!r}.")
     prof = profile or NO_PROFILE
@@ -192,17 +195,20 @@ def prepare(canvas, source, x, y, agg, *, backend="auto", wrap_table=None, sched
         x_range, y_range = _ranges(canvas, be, table, x, y, notes)
     with prof.stage("plan"):
         job = _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range,
-                    notes, budget, memory_limit, float32, cat_cols, progress, prof, shade)
+                    notes, budget, memory_limit, float32, cat_cols, progress, prof, shade, rebin)
     job.requested = backend
     return job
 
 
 def _plan(canvas, table, be, x, y, named, is_summary, categories, x_range, y_range, notes, budget,
-          memory_limit, float32, cat_cols, progress, prof, shade=False):
+          memory_limit, float32, cat_cols, progress, prof, shade=False, rebin=None):
     logs = (canvas.x_axis_type == "log", canvas.y_axis_type == "log")
     vp = Viewport(canvas.plot_width, canvas.plot_height, x_range, y_range, *logs)
     if float32 is None:
         float32 = be.narrow_float64
+    if rebin is not None:   # new coordinates (float32 already), binned from the data's own
+        table, vp, x, y = rebin(table, vp)
+        float32 = False
     f32 = _float32_columns(vp, table, x, y, notes) if (float32 and table.streaming) else ()
     if f32:   # computed ranges must hold the float32-rounded extremes too
         x_range, y_range = (_widen32(r) if (c in f32 and given is None) else r

@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import RenderError
 from .frames import memory_table
-from .table import Table, _finite_bounds, as_numeric, categorize  # noqa: F401 - the names tables were imported by
+from .table import Table, TableWrapper, _finite_bounds, as_numeric, categorize  # noqa: F401 - the names tables were imported by
 
 def _device_file(path: str, columns: list, backend):
     """The file read straight into the memory ``backend``'s kernels read (cuDF, for the GPU), as
@@ -82,17 +82,10 @@ def in_band(lat):
 class LngLatProjection:
     """Projects the x/y columns of a chunk (a dict) from lon/lat degrees to Web Mercator metres;
     a plain picklable object, so Dask workers apply it to their own partitions. Rows whose
-    latitude lies outside Web Mercator's band are dropped (their y becomes NaN) and counted in
-    ``dropped``."""
+    latitude lies outside Web Mercator's band are dropped (their y becomes NaN) and counted."""
 
     def __init__(self, x: str, y: str):
         self.x, self.y = x, y
-        self.dropped = 0
-
-    def __call__(self, cols: dict) -> dict:
-        cols, dropped = self.project(cols)
-        self.dropped += dropped
-        return cols
 
     def project(self, cols: dict) -> tuple:
         """(``cols`` projected, rows dropped), counting nothing here: a Dask worker's copy sends
@@ -121,66 +114,16 @@ class InBand:
         return cols, 0
 
 
-class MercatorTable(Table):
+class MercatorTable(TableWrapper):
     """Wraps a table whose x/y are longitude/latitude degrees, projecting them to Web Mercator
     metres chunk by chunk as they are read (the source is never copied whole)."""
 
     def __init__(self, base: Table, x: str, y: str):
-        self.base, self.x, self.y = base, x, y
-        self.names, self.kind, self.remote = base.names, base.kind, base.remote
-        self._project = LngLatProjection(x, y)
-
-    def __len__(self):
-        return len(self.base)
-
-    def __getattr__(self, name):   # file facts (path, fmt, batches...) of the base table
-        if name == "base":
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    # the facts ``Table`` declares, which ``__getattr__`` would not reach
-    notes = property(lambda self: self.base.notes)
-    bad_rows = property(lambda self: self.base.bad_rows)
-    parallel_reader = property(lambda self: self.base.parallel_reader)
-    max_row_group = property(lambda self: self.base.max_row_group)
-    sorted_in_space = property(lambda self: self.base.sorted_in_space)
-    pool = property(lambda self: self.base.pool)
-
-    def memory(self, backend):
-        return self.base.memory(backend)
-
-    @property
-    def num_rows(self):
-        return self.base.num_rows
-
-    @property
-    def streaming(self):
-        return self.base.streaming
-
-    def chunk_rows_for(self, budget_bytes, n_columns):
-        return self.base.chunk_rows_for(budget_bytes, n_columns)
-
-    @property
-    def estimated_rows(self):
-        return self.base.estimated_rows
+        super().__init__(base, LngLatProjection(x, y))
+        self.x, self.y = x, y
 
     def dtype(self, name):
         return np.dtype(np.float64) if name in (self.x, self.y) else self.base.dtype(name)
-
-    def backend(self, name):
-        return self.base.backend(name)
-
-    def is_empty(self):
-        return self.base.is_empty()
-
-    def labels(self, name):
-        return self.base.labels(name)
-
-    @property
-    def dropped_rows(self):
-        """Rows dropped so far for a latitude outside Web Mercator's band (here, or on the Dask
-        workers of a remote base table)."""
-        return self._project.dropped + self.base.dropped_rows
 
     def ranges(self, axes, backend=None):
         """The base table's ranges, projected (the projection is monotonic on each axis); a
@@ -208,15 +151,6 @@ class MercatorTable(Table):
                 out[col] = tuple(float(v) for v in lnglat_to_meters(0.0, np.array([lo, hi]))[1])
         return out, how
 
-    def run_remote(self, job, aggregate_piece):
-        return self.base.run_remote(job, aggregate_piece, transform=self._project)
-
-    def numeric(self, name):
-        return self._project({name: self.base.numeric(name)})[name]
-
-    def categorical(self, name):
-        return self.base.categorical(name)
-
     def _base_box(self, where):
         """``where`` in Web Mercator metres as the base table's longitudes/latitudes (the
         projection is monotonic), widened by 1e-9 degrees against the rounding of the inverse."""
@@ -232,11 +166,3 @@ class MercatorTable(Table):
                 lo, hi = meters_to_lnglat(0.0, np.array(where[self.y], np.float64))[1]
             out[self.y] = (float(lo) - 1e-9, float(hi) + 1e-9)
         return out
-
-    def rows_within(self, where=None):
-        return self.base.rows_within(self._base_box(where))
-
-    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
-        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge_rows,
-                                           self._base_box(where)):
-            yield row0, self._project(dict(cols))

@@ -140,10 +140,11 @@ class Table:
         aggregated: the backend's (a remote table: one worker task's)."""
         return backend.free_bytes(), backend.parts
 
-    def run_remote(self, job, aggregate_piece):
+    def run_remote(self, job, aggregate_piece, transform=None):
         """(partial, who aggregated) of ``job`` for a remote table: ``aggregate_piece(plan,
         backend, columns, row0)`` (the pipeline's chunk loop) run where each piece of rows
-        lives, on the backend found there, the partials merged."""
+        lives, on the backend found there, the partials merged; ``transform`` (``TableWrapper``)
+        is applied to each piece's columns first."""
         raise NotImplementedError(f"a {self.kind} is aggregated in this process")
 
     def is_empty(self) -> bool:
@@ -223,3 +224,99 @@ class Table:
 def _finite_bounds(arr):
     arr = arr[np.isfinite(arr)]
     return (float(arr.min()), float(arr.max())) if arr.size else (np.inf, -np.inf)
+
+
+class Chain:
+    """Transforms applied one after the other (``project(cols) -> (cols, rows dropped)``)."""
+
+    def __init__(self, *steps):
+        self.steps = [s for s in steps if s is not None]
+
+    def project(self, cols: dict) -> tuple:
+        dropped = 0
+        for step in self.steps:
+            cols, n = step.project(cols)
+            dropped += n
+        return cols, dropped
+
+
+class TableWrapper(Table):
+    """A table over ``base`` whose chunks pass through ``transform`` (a picklable object with
+    ``project(cols) -> (cols, rows dropped)``, so Dask workers apply it to their pieces, after
+    the transforms of the tables it wraps); every other fact is the base's. ``_base_box`` maps a
+    ``where`` box to the base's units."""
+
+    def __init__(self, base: Table, transform):
+        self.base, self.transform = base, transform
+        self.names, self.kind, self.remote = base.names, base.kind, base.remote
+        self._dropped = 0
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getattr__(self, name):   # file facts (path, fmt, batches...) of the base table
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    # the facts ``Table`` declares, which ``__getattr__`` would not reach
+    notes = property(lambda self: self.base.notes)
+    bad_rows = property(lambda self: self.base.bad_rows)
+    parallel_reader = property(lambda self: self.base.parallel_reader)
+    max_row_group = property(lambda self: self.base.max_row_group)
+    sorted_in_space = property(lambda self: self.base.sorted_in_space)
+    pool = property(lambda self: self.base.pool)
+    num_rows = property(lambda self: self.base.num_rows)
+    streaming = property(lambda self: self.base.streaming)
+    estimated_rows = property(lambda self: self.base.estimated_rows)
+
+    @property
+    def dropped_rows(self):
+        """Rows the transforms dropped so far (here, or on the Dask workers of a remote base)."""
+        return self._dropped + self.base.dropped_rows
+
+    def memory(self, backend):
+        return self.base.memory(backend)
+
+    def chunk_rows_for(self, budget_bytes, n_columns):
+        return self.base.chunk_rows_for(budget_bytes, n_columns)
+
+    def dtype(self, name):
+        return self.base.dtype(name)
+
+    def backend(self, name):
+        return self.base.backend(name)
+
+    def is_empty(self):
+        return self.base.is_empty()
+
+    def labels(self, name):
+        return self.base.labels(name)
+
+    def ranges(self, axes, backend=None):
+        return self.base.ranges(axes, backend)
+
+    def categorical(self, name):
+        return self.base.categorical(name)
+
+    def _apply(self, cols: dict) -> dict:
+        cols, dropped = self.transform.project(cols)
+        self._dropped += dropped
+        return cols
+
+    def numeric(self, name):
+        return self._apply({name: self.base.numeric(name)})[name]
+
+    def run_remote(self, job, aggregate_piece, transform=None):
+        return self.base.run_remote(job, aggregate_piece, transform=Chain(self.transform, transform))
+
+    def _base_box(self, where):
+        return where
+
+    def rows_within(self, where=None):
+        return self.base.rows_within(self._base_box(where))
+
+    def chunks(self, numeric, categorical, chunk_rows=None, merge_rows=None, where=None):
+        for row0, cols in self.base.chunks(numeric, categorical, chunk_rows, merge_rows,
+                                           self._base_box(where)):
+            yield row0, self._apply(dict(cols))

@@ -108,6 +108,10 @@ def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist',
     if not isinstance(agg, xr.DataArray):
         raise RenderTypeError(f"shade needs an xarray.DataArray aggregate, not {type(agg).__name__}.")
     name = agg.name if name is None else name
+    if agg.attrs.get('glyph') == 'hex':
+        return _shade_hex(agg, name, cmap=cmap, color_key=color_key, how=how, alpha=alpha,
+                          min_alpha=min_alpha, span=span, color_baseline=color_baseline,
+                          rescale_discrete_levels=rescale_discrete_levels)
     cats = None
     if agg.ndim == 3:
         cdim = agg.dims[2]
@@ -121,6 +125,24 @@ def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist',
     empty = not isinstance(color_key, dict) and S.all_empty(agg.data)   # keeps attrs, as datashader
     return Image(pixels, coords=agg.coords, dims=agg.dims, attrs=agg.attrs if empty else None,
                  name=name)
+
+
+def _shade_hex(agg, name, **options):
+    """A hexagonal aggregate (``Canvas.hexbin``) shaded cell by cell as any other, then drawn at
+    its canvas' size: each pixel takes the colour of the hexagon nearest its centre."""
+    from .axes import Viewport
+    from .hexgrid import HexLattice
+    a = agg.attrs
+    lattice = HexLattice(a['plot_width'], a['plot_height'], a['hex_size'], a['origin'])
+    cells = xr.DataArray(agg.data, dims=agg.dims,
+                         coords={d: agg.coords[d] for d in agg.dims[2:] if d in agg.coords})
+    colours = shade(cells, name=name, **options).data
+    xp = get_xp(colours)
+    pixels = colours.reshape(-1)[xp.asarray(lattice.pixel_cells())]
+    vp = Viewport(lattice.width, lattice.height, a['x_range'], a['y_range'],
+                  a['x_axis_type'] == 'log', a['y_axis_type'] == 'log')
+    xdim, ydim = a['x_column'], a['y_column']
+    return Image(pixels, dims=(ydim, xdim), coords={xdim: vp.x_coords, ydim: vp.y_coords}, name=name)
 
 
 def eq_hist(data, mask=None, nbins=256 * 256):

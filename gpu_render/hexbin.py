@@ -1,0 +1,58 @@
+"""``Canvas.hexbin``: points aggregated per hexagon of a ``hexgrid.HexLattice`` over the canvas.
+
+The pipeline runs unchanged on a ``hextable.HexTable`` (the cell of each point as one more
+column) and the lattice's one-row viewport (``prepare``'s ``rebin``), so every reduction,
+source kind and backend works as for ``Canvas.points``; ``hex_grids`` reshapes its grids."""
+from __future__ import annotations
+
+from .hexgrid import HexLattice
+from .hextable import HexTable
+
+ROW, COL = "hex_row", "hex_col"   # the result's dims (its 2-D coords carry the x/y names)
+
+
+def prepare_hexbin(canvas, source, x, y, agg, size=12, origin=(0.0, 0.0), **options):
+    """(job, lattice, box) for ``Canvas.hexbin``; ``box``: {'vp': the canvas' data viewport},
+    filled in by ``prepare`` once the ranges are known."""
+    from .pipeline import prepare
+    lattice = HexLattice(canvas.plot_width, canvas.plot_height, size, origin)
+    box = {}
+
+    def rebin(table, vp):
+        box["vp"] = vp
+        t = HexTable(table, x, y, vp, lattice)
+        return t, lattice.viewport, t.cell, t.cell
+
+    return prepare(canvas, source, x, y, agg, rebin=rebin, **options), lattice, box
+
+
+def hex_attrs(lattice: HexLattice, vp, x: str, y: str) -> dict:
+    """What describes a hexagonal aggregate (and lets ``tf.shade`` draw it)."""
+    return {"glyph": "hex", "x_column": x, "y_column": y, "hex_size": lattice.size, "orientation": "pointy",
+            "origin": lattice.origin, "hex_col0": lattice.col0, "hex_row0": lattice.row0,
+            "x_range": tuple(vp.x_range), "y_range": tuple(vp.y_range),
+            "x_axis_type": "log" if vp.x_log else "linear",
+            "y_axis_type": "log" if vp.y_log else "linear",
+            "plot_width": lattice.width, "plot_height": lattice.height}
+
+
+def hex_grids(grids: dict, lattice: HexLattice, vp, x: str, y: str) -> dict:
+    """The lattice's grids as hexagonal ones: dims (hex_row, hex_col, ...), 2-D coords ``x``,
+    ``y`` (every centre in data units), ``hex_attrs``."""
+    px, py = lattice.centres()
+    centres = {x: ((ROW, COL), vp.to_data(px, "x")), y: ((ROW, COL), vp.to_data(py, "y"))}
+    for g in grids.values():
+        g.data = g.data.reshape(lattice.nrows, lattice.ncols, *g.data.shape[2:])
+        cell = g.dims[0]
+        g.dims = [ROW, COL, *g.dims[2:]]
+        g.coords = {**centres, **{k: v for k, v in g.coords.items() if k != cell}}
+        g.attrs = {**hex_attrs(lattice, vp, x, y), **{k: v for k, v in g.attrs.items() if k == "notes"}}
+    return grids
+
+
+def hexbin(canvas, source, x, y, agg=None, size=12, origin=(0.0, 0.0), **options):
+    """The ``xarray`` result of ``Canvas.hexbin``."""
+    from .pipeline import run, to_xarray
+    job, lattice, box = prepare_hexbin(canvas, source, x, y, agg, size, origin, **options)
+    grids = run(job, arrays=True)
+    return to_xarray(hex_grids(grids, lattice, box["vp"], x, y), job.is_summary)
