@@ -50,6 +50,26 @@ def hex_grids(grids: dict, lattice: HexLattice, vp, x: str, y: str) -> dict:
     return grids
 
 
+def lattice_of(attrs: dict) -> HexLattice:
+    """The lattice a hexagonal aggregate's attrs (``hex_attrs``) describe."""
+    return HexLattice(attrs["plot_width"], attrs["plot_height"], attrs["hex_size"], attrs["origin"])
+
+
+def draw(colours, attrs: dict):
+    """Colours of every hexagon, (hex rows, hex cols), as the canvas' (height, width) pixels:
+    each pixel takes the colour of the hexagon nearest its centre."""
+    from .xp import get_xp
+    return colours.reshape(-1)[get_xp(colours).asarray(lattice_of(attrs).pixel_cells())]
+
+
+def pixel_coords(attrs: dict) -> dict:
+    """{x column: pixel-centre x coords, y column: ...} of a hexagonal aggregate's canvas."""
+    from .axes import Viewport
+    vp = Viewport(attrs["plot_width"], attrs["plot_height"], attrs["x_range"], attrs["y_range"],
+                  attrs["x_axis_type"] == "log", attrs["y_axis_type"] == "log")
+    return {attrs["x_column"]: vp.x_coords, attrs["y_column"]: vp.y_coords}
+
+
 def hexbin(canvas, source, x, y, agg=None, size=12, origin=(0.0, 0.0), **options):
     """The ``xarray`` result of ``Canvas.hexbin``."""
     from .pipeline import run, to_xarray

@@ -28,12 +28,13 @@ def geo_ranges(x_range, y_range):
 
 def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
               geo=False, backend="auto", x_axis_type="linear", y_axis_type="linear", *, scheduler=None,
-              arrays=False, check=None, **file_options):
+              arrays=False, check=None, hex_size=None, **file_options):
     """Aggregate like ``Canvas.points`` with render's conventions (geo degrees, non-empty result).
     ``file_options``: ``memory_limit``, ``float32``, ``skip_bad_rows``, ``progress``, ``profile``,
     ``shade`` (see ``pipeline.prepare``); ``scheduler`` as for ``Canvas.points``. ``arrays=True``
     returns ``pipeline.Grid``s by output name instead of xarray objects. ``check(job)`` runs
-    before the pass over the data (to refuse what would fail after it)."""
+    before the pass over the data (to refuse what would fail after it). ``hex_size``: aggregate
+    per hexagon of that many pixels across (``Canvas.hexbin``) instead of per pixel."""
     from . import pipeline
     from .sources import MercatorTable
 
@@ -41,11 +42,20 @@ def aggregate(source, x, y, agg=None, width=800, height=600, x_range=None, y_ran
         x_range, y_range = geo_ranges(x_range, y_range)
     cvs = Canvas(width, height, x_range, y_range, x_axis_type, y_axis_type)
     wrap = (lambda t: MercatorTable(t, x, y)) if geo else None
-    job = pipeline.prepare(cvs, source, x, y, count() if agg is None else agg, backend=backend,
-                           wrap_table=wrap, scheduler=scheduler, **file_options)
+    agg = count() if agg is None else agg
+    options = dict(backend=backend, wrap_table=wrap, scheduler=scheduler, **file_options)
+    if hex_size is None:
+        job = pipeline.prepare(cvs, source, x, y, agg, **options)
+    else:
+        from .hexbin import hex_grids, prepare_hexbin
+        job, lattice, box = prepare_hexbin(cvs, source, x, y, agg, hex_size, **options)
     if check is not None:
         check(job)
-    result = pipeline.run(job, arrays=arrays)
+    if hex_size is None:
+        result = pipeline.run(job, arrays=arrays)
+    else:
+        result = hex_grids(pipeline.run(job, arrays=True), lattice, box["vp"], x, y)
+        result = result if arrays else pipeline.to_xarray(result, job.is_summary)
     if job.rows == 0 and not job.table.estimated_rows:   # (rows read: 0 too where all lie outside)
         raise RenderError(f"the {job.table.kind} has no rows.")
     with (file_options.get("profile") or NO_PROFILE).stage("finalize"):
@@ -85,7 +95,7 @@ def _has_data(data):
 
 def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
                   cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None,
-                  profile=None, shade_kwargs=None, **file_options):
+                  profile=None, shade_kwargs=None, hex_size=None, **file_options):
     """``render``'s work on bare arrays (no xarray, so the command line does not import it):
     (uint32 RGBA pixels, the aggregate's ``pipeline.Grid``)."""
     from . import shading
@@ -104,18 +114,21 @@ def render_pixels(source, x, y, agg=None, width=800, height=600, x_range=None, y
 
     grids = aggregate(source, x, y, agg, width, height, x_range, y_range, geo, backend,
                       scheduler=scheduler, arrays=True, profile=profile, check=check, shade=True,
-                      **file_options)
+                      hex_size=hex_size, **file_options)
     grid = grids[None]
     if grid.data.ndim == 2:
         kwargs.setdefault("cmap", cmap)
     with (profile or NO_PROFILE).stage("shade"):
         pixels = shading.shade_array(grid.data, grid.categories, dims=grid.dims, **kwargs)
+        if hex_size is not None:
+            from .hexbin import draw
+            pixels = draw(pixels, grid.attrs)
     return pixels, grid
 
 
 def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=None,
            cmap="fire", how="eq_hist", geo=False, backend="auto", *, scheduler=None, memory_limit=None,
-           float32=None, skip_bad_rows=False, progress=None, profile=None, **shade_kwargs):
+           float32=None, skip_bad_rows=False, progress=None, profile=None, hex_size=None, **shade_kwargs):
     """Aggregate ``source`` and shade it: returns a ``transfer_functions.Image`` (RGBA).
 
     ``geo=True``: x/y (and the ranges) are longitude/latitude degrees, projected to Web Mercator.
@@ -123,6 +136,7 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
     Files are streamed in chunks within ``memory_limit``; see ``pipeline.prepare`` for it and for
     ``float32``, ``skip_bad_rows``, ``progress`` and ``profile`` (a ``profiling.Profile``).
     ``scheduler``: where dask DataFrames and file datasets are aggregated (see ``Canvas.points``).
+    ``hex_size``: hexagons that many pixels across (``Canvas.hexbin``) instead of pixels.
     """
     from .transfer_functions import Image
 
@@ -135,15 +149,21 @@ def render(source, x, y, agg=None, width=800, height=600, x_range=None, y_range=
             return render(source, x, y, agg, width, height, x_range, y_range, cmap, how, geo,
                           backend, scheduler=scheduler, memory_limit=memory_limit,
                           float32=float32, skip_bad_rows=skip_bad_rows, progress=progress,
-                          profile=profile, **shade_kwargs)
+                          profile=profile, hex_size=hex_size, **shade_kwargs)
         finally:
             profile.stop()
     pixels, grid = render_pixels(source, x, y, agg, width, height, x_range, y_range, cmap, how,
                                  geo, backend, scheduler=scheduler, profile=profile,
                                  shade_kwargs=shade_kwargs, memory_limit=memory_limit,
-                                 float32=float32, skip_bad_rows=skip_bad_rows, progress=progress)
-    ydim, xdim = grid.dims[:2]
+                                 float32=float32, skip_bad_rows=skip_bad_rows, progress=progress,
+                                 hex_size=hex_size)
     attrs = {"notes": grid.attrs["notes"]} if "notes" in grid.attrs else None
+    if hex_size is None:
+        ydim, xdim = grid.dims[:2]
+        coords = {ydim: grid.coords[ydim], xdim: grid.coords[xdim]}
+    else:
+        from .hexbin import pixel_coords
+        coords = pixel_coords(grid.attrs)
+        xdim, ydim = coords
     with (profile or NO_PROFILE).stage("shade"):
-        return Image(pixels, coords={ydim: grid.coords[ydim], xdim: grid.coords[xdim]},
-                     dims=(ydim, xdim), attrs=attrs)
+        return Image(pixels, coords=coords, dims=(ydim, xdim), attrs=attrs)

@@ -129,20 +129,14 @@ def shade(agg, cmap=list(DEFAULT_CMAP), color_key=list(SETS1TO3), how='eq_hist',
 
 def _shade_hex(agg, name, **options):
     """A hexagonal aggregate (``Canvas.hexbin``) shaded cell by cell as any other, then drawn at
-    its canvas' size: each pixel takes the colour of the hexagon nearest its centre."""
-    from .axes import Viewport
-    from .hexgrid import HexLattice
-    a = agg.attrs
-    lattice = HexLattice(a['plot_width'], a['plot_height'], a['hex_size'], a['origin'])
+    its canvas' size (``hexbin.draw``)."""
+    from .hexbin import draw, pixel_coords
     cells = xr.DataArray(agg.data, dims=agg.dims,
                          coords={d: agg.coords[d] for d in agg.dims[2:] if d in agg.coords})
-    colours = shade(cells, name=name, **options).data
-    xp = get_xp(colours)
-    pixels = colours.reshape(-1)[xp.asarray(lattice.pixel_cells())]
-    vp = Viewport(lattice.width, lattice.height, a['x_range'], a['y_range'],
-                  a['x_axis_type'] == 'log', a['y_axis_type'] == 'log')
-    xdim, ydim = a['x_column'], a['y_column']
-    return Image(pixels, dims=(ydim, xdim), coords={xdim: vp.x_coords, ydim: vp.y_coords}, name=name)
+    coords = pixel_coords(agg.attrs)
+    xdim, ydim = coords
+    return Image(draw(shade(cells, name=name, **options).data, agg.attrs), dims=(ydim, xdim),
+                 coords=coords, name=name)
 
 
 def eq_hist(data, mask=None, nbins=256 * 256):

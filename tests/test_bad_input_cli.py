@@ -293,3 +293,18 @@ def test_signal_mid_write_leaves_no_temporary_file(tmp_path, which, sig):
         proc.wait()
     assert proc.returncode == -sig
     assert set(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--glyph", "hex", "--hex-size", "1"], ["size=1.0", "2-pixel"]),
+    (["--glyph", "hex", "--hex-size", "900"], ["larger than", "canvas"]),
+    (["--glyph", "hex", "--hex-size", "abc"], ["--hex-size", "abc"]),
+    (["--glyph", "hex", "--hex-size", "-3"], ["positive"]),
+    (["--hex-size", "10"], ["--glyph hex"]),
+    (["--glyph", "hexagon"], ["--glyph", "hexagon"]),
+])
+def test_bad_hexagon_options(tmp_path, args, words):
+    src = tmp_path / "d.csv"
+    src.write_text("x,y\n0,0\n1,1\n")
+    refused(["render", src, "--x", "x", "--y", "y", "-o", tmp_path / "o.png", *args], *words)
+    assert not (tmp_path / "o.png").exists()

@@ -158,3 +158,36 @@ def test_shade_array_equals_shade_on_the_dataarray(frame):
 def test_render_refuses_a_summary(frame):
     with pytest.raises(gr.RenderError, match="render takes one reduction, not a summary"):
         gr.render(frame, "x", "y", gr.summary(n=gr.count(), m=gr.mean("v")))
+
+
+@pytest.mark.parametrize("spec,agg", [("count", lambda: gr.count()), ("mean:v", lambda: gr.mean("v")),
+                                      ("by:c", lambda: gr.count_cat("c"))])
+def test_cli_hex_png_equals_shaded_hexbin(frame, tmp_path, spec, agg):
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(frame), src)
+    out = tmp_path / "o.png"
+    assert main(["render", str(src), "--x", "x", "--y", "y", "--agg", spec, "--width", "64", "--height", "48",
+                 "--x-range=-1,1", "--y-range=-1,1", "--glyph", "hex", "--hex-size", "7", "--quiet",
+                 "-o", str(out)]) == 0
+    hexes = gr.Canvas(64, 48, x_range=(-1, 1), y_range=(-1, 1)).hexbin(frame, "x", "y", agg(), size=7)
+    img = tf.shade(hexes, cmap="fire") if hexes.ndim == 2 else tf.shade(hexes)
+    png = _png(out)
+    np.testing.assert_array_equal(png, np.asarray(img.to_pil()))
+    api = gr.render(frame, "x", "y", agg(), 64, 48, (-1, 1), (-1, 1), hex_size=7)
+    np.testing.assert_array_equal(np.asarray(api.to_pil()), png)
+    assert api.dims == img.dims and np.array_equal(api.coords["x"], img.coords["x"])
+    assert png[:24, :, 3].any() and not png[30:, :, 3].any()   # north-up, hexagons of y > 0 only
+
+
+def test_cli_hex_renders_without_xarray_or_pandas(tmp_path):
+    import subprocess
+    import sys
+    rng = np.random.default_rng(4)
+    src = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"x": rng.random(1000), "y": rng.random(1000)}), src)
+    code = ("import sys; from gpu_render.cli import main\n"
+            f"assert main(['render', {str(src)!r}, '--x', 'x', '--y', 'y', '--glyph', 'hex', '--quiet',"
+            f" '-o', {str(tmp_path / 'o.png')!r}]) == 0\n"
+            "print(sorted(m for m in ('xarray', 'pandas', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
