@@ -2,7 +2,6 @@
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 
 param = pytest.importorskip("param")
@@ -13,6 +12,7 @@ from holoviews.operation import datashader as hvds  # noqa: E402
 
 import gpu_render.canvas  # noqa: E402
 import gpu_render.holoviews as grh  # noqa: E402
+from agg_compare import awkward_points  # noqa: E402
 
 REDUCTIONS = [
     ds.count(), ds.any(), ds.sum("v"), ds.mean("v"), ds.min("v"), ds.max("v"), ds.std("v"),
@@ -25,17 +25,7 @@ REDUCTIONS = [
 @pytest.fixture
 def frame(n_points, rng):
     """Points with NaN coordinates and values, +-inf and points outside the ranges used below."""
-    n = n_points
-    df = pd.DataFrame({"x": rng.normal(0, 1, n), "y": rng.normal(0, 1, n), "v": rng.random(n) * 10,
-                       "c": pd.Categorical(rng.choice(["a", "b", "c"], n))})
-    df.loc[::17, "x"] = np.nan
-    df.loc[::23, "y"] = np.nan
-    df.loc[::29, "v"] = np.nan
-    df.loc[::31, "x"] = np.inf
-    df.loc[::37, "y"] = -np.inf
-    df.loc[::41, "x"] = 50.0           # far outside x_range
-    df.loc[::7, "x"] = df.loc[::7, "x"].clip(-2, 2.5)   # some exactly on the range's edges
-    return df
+    return awkward_points(rng, n_points)
 
 
 @pytest.fixture

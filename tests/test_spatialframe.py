@@ -8,7 +8,7 @@ from gpu_render import spatialframe
 from gpu_render.frames import PandasTable
 from gpu_render.spatialframe import SpatialFrame
 
-from agg_compare import assert_same
+from agg_compare import assert_same, awkward_points
 
 # the whole field, a zoom, boxes whose edges lie exactly on data values, one beyond the data
 BOXES = [((-4, 4), (-4, 4)), ((-0.3, 0.2), (0.1, 0.45)), ((-1.5, -1.0), (0.0, 0.5)),
@@ -20,15 +20,9 @@ REDUCTIONS = [ds.count(), ds.any(), ds.sum("v"), ds.mean("v"), ds.min("v"), ds.m
 
 @pytest.fixture
 def frame(n_points, rng):
-    n = n_points
-    df = pd.DataFrame({"x": rng.normal(0, 1, n), "y": rng.normal(0, 1, n), "v": rng.random(n) * 10,
-                       "c": pd.Categorical(rng.choice(["a", "b", "c"], n))})
-    df.loc[::17, "x"] = np.nan
-    df.loc[::23, "y"] = -np.inf
-    df.loc[::29, "v"] = np.nan
-    df.loc[::31, "x"] = np.inf
-    df.loc[::7, "x"] = df.loc[::7, "x"].round(1)     # many points exactly on box edges
-    df.loc[::5, "y"] = df.loc[::5, "y"].round(1)
+    df = awkward_points(rng, n_points)
+    df.loc[::5, "x"] = df.loc[::5, "x"].round(1)     # many points exactly on box edges
+    df.loc[::3, "y"] = df.loc[::3, "y"].round(1)
     return df
 
 
