@@ -219,3 +219,27 @@ def test_cli_index_and_its_mistakes(tmp_path, capsys):
         assert words in err and "Traceback" not in err and err.count("\n") == 1, err
     assert not (tmp_path / "i2").exists() and not (tmp_path / "i5").exists()
     assert sorted(p for p in os.listdir(tmp_path) if p.startswith(".")) == []
+
+
+def test_cli_render_takes_x_y_and_geo_from_the_manifest(built, tmp_path, rng):
+    from PIL import Image
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert main(["render", built["out"], "--quiet", "-o", str(a)]) == 0
+    assert main(["render", built["out"], "--x", "x", "--y", "y", "--quiet", "-o", str(b)]) == 0
+    assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    # a lon/lat index renders projected without --geo
+    df = pd.DataFrame({"lon": rng.uniform(-10, 10, 2000), "lat": rng.uniform(40, 50, 2000)})
+    df.to_parquet(tmp_path / "geo.parquet")
+    I.build(tmp_path / "geo.parquet", "lon", "lat", tmp_path / "geo.index", geo=True, progress=False)
+    c, d = tmp_path / "c.png", tmp_path / "d.png"
+    assert main(["render", str(tmp_path / "geo.index"), "--quiet", "-o", str(c)]) == 0
+    assert main(["render", str(tmp_path / "geo.parquet"), "--x", "lon", "--y", "lat", "--geo",
+                 "--quiet", "-o", str(d)]) == 0
+    assert np.array_equal(np.asarray(Image.open(c)), np.asarray(Image.open(d)))
+
+
+def test_cli_render_of_a_file_needs_x_and_y(built, tmp_path, capsys):
+    assert main(["render", built["src"], "--x", "x", "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--x and --y are required" in err[0] and "gpu-render index" in err[0]
+    assert not (tmp_path / "o.png").exists()

@@ -53,8 +53,8 @@ def add_map_columns(p):
 
 def add_view_arguments(p):
     """--x/--y, the reduction, canvas size, ranges, geo and backend."""
-    p.add_argument("--x", required=True, help="column for the horizontal axis")
-    p.add_argument("--y", required=True, help="column for the vertical axis")
+    p.add_argument("--x", default=None, help="column for the horizontal axis (an index: its manifest's)")
+    p.add_argument("--y", default=None, help="column for the vertical axis (an index: its manifest's)")
     p.add_argument("--agg", default="count",
                    help="count|any|sum:COL|mean:COL|min:COL|max:COL|std:COL|var:COL|first:COL|last:COL|by:COL")
     p.add_argument("--width", type=positive_int, default=800)
@@ -63,6 +63,21 @@ def add_view_arguments(p):
     p.add_argument("--y-range", type=pair, default=None, metavar="MIN,MAX")
     p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees (Web Mercator output)")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+
+
+def view_columns(args) -> None:
+    """Fill in --x/--y left out from the manifest of a ``gpu-render index`` (with its --geo);
+    any other source needs both."""
+    if args.x is not None and args.y is not None:
+        return
+    from ..indexmanifest import read_manifest
+    manifest = read_manifest(args.file) if os.path.isdir(args.file) else None
+    if manifest is None:
+        raise RenderError(f"--x and --y are required for {args.file} (only a `gpu-render index` "
+                          "directory names its own columns).")
+    args.x = manifest["x"] if args.x is None else args.x
+    args.y = manifest["y"] if args.y is None else args.y
+    args.geo = args.geo or bool(manifest.get("geo"))
 
 
 def add_shade_arguments(p, categories=True):

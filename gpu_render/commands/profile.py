@@ -21,6 +21,7 @@ def run(args) -> int:
     from ..colormaps import resolve_cmap
     from ..profiling import profile
 
+    C.view_columns(args)
     agg = reductions.parse(args.agg)
     resolve_cmap(args.cmap)
     prof = profile(args.file, args.x, args.y, agg, width=args.width, height=args.height,

@@ -38,6 +38,7 @@ def run(args) -> int:
     from ..render import render_pixels
 
     out = C.check_output(args.output)
+    C.view_columns(args)
     agg = reductions.parse(args.agg)
     resolve_cmap(args.cmap)  # an unknown colormap fails before any data is read
     prof = Profile().start(args.backend) if args.profile else None
