@@ -153,6 +153,35 @@ def _level_blocks(job, z, rng, max_tiles):
     return blocks, rows_of
 
 
+def _hex_block(job, agg, z, block, hex_size):
+    """The hexagonal aggregate of one block of tiles as per-pixel values (each pixel holds its
+    hexagon's), shaped and oriented as a points block. The lattice is anchored to the world's
+    south-west corner, and the block is aggregated with a margin wider than a hexagon, so a
+    hexagon cut by a tile or block edge has the same value on both sides."""
+    import xarray as xr
+
+    from .canvas import Canvas
+    from .hexbin import hex_grids, lattice_of, prepare_hexbin
+    from .pipeline import run
+
+    bx0, bx1, by0, by1 = block
+    m = math.ceil(1.2 * hex_size)              # more than a hexagon's circumdiameter (1.155 size)
+    px = 2 * WORLD / (TILE << z)               # metres per pixel
+    xa, _, _, ya1 = tile_bounds(z, bx0, by0)
+    _, ya, xa1, _ = tile_bounds(z, bx1, by1)
+    w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
+    origin = (m - bx0 * TILE, m - ((1 << z) - 1 - by1) * TILE)   # world pixel (0, 0) in the canvas
+    cvs = Canvas(w + 2 * m, h + 2 * m, (xa - m * px, xa1 + m * px), (ya - m * px, ya1 + m * px))
+    hjob, lattice, box = prepare_hexbin(cvs, job.table, job.plan.x, job.plan.y, agg, hex_size, origin,
+                                        backend=job.requested, float32=False)
+    grid = hex_grids(run(hjob, arrays=True), lattice, box["vp"], job.plan.x, job.plan.y)[None]
+    cells = np.asarray(to_host(grid.data)).reshape(-1)
+    pixels = cells[lattice_of(grid.attrs).pixel_cells()][m:m + h, m:m + w]
+    vp = Viewport(w, h, (xa, xa1), (ya, ya1))
+    return xr.DataArray(pixels, dims=(job.plan.y, job.plan.x),
+                        coords={job.plan.y: vp.y_coords, job.plan.x: vp.x_coords})
+
+
 def _is_empty(data):
     if data.dtype.kind == "f":
         return bool(np.isnan(data).all())
@@ -165,7 +194,8 @@ def _default_budget():
 
 
 def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False, cmap="fire",
-          how="eq_hist", backend="auto", memory_limit=None, progress=True, memory_budget=None):
+          how="eq_hist", backend="auto", memory_limit=None, progress=True, memory_budget=None,
+          hex_size=None):
     """Write a Web Mercator XYZ pyramid of 256 px PNG tiles to ``out_dir/{z}/{x}/{y}.png``.
 
     ``x``/``y`` are Web Mercator metres, or longitude/latitude degrees with ``geo=True``.
@@ -174,6 +204,8 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     smaller of 1 GiB and a quarter of the available memory; ``memory_budget`` is its deprecated
     old name); a file is streamed in chunks within it too. All tiles of a level share one colour scaling. Empty tiles are not
     written. Also writes ``out_dir/metadata.json`` (levels, tiles, colour-bar values per level).
+    ``hex_size``: hexagons that many pixels wide (``Canvas.hexbin``) on one lattice anchored to
+    the world at each zoom, so they join across tiles; each block then reads all of the rows.
     Returns a list of ``LevelReport``.
     """
     import time
@@ -210,6 +242,9 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
                            wrap_table=wrap, float32=False, memory_limit=None if memory_limit is None
                            else max(budget, M.MIN_BUDGET))
     be = job.backend
+    if hex_size is not None:
+        from .hexgrid import check_size
+        check_size(hex_size, TILE, TILE)
     found, _ = job.table.ranges({x: False, y: False}, be)   # statistics or one pass for files
     bounds = [found[x], found[y]]
     if not all(math.isfinite(v) for b in bounds for v in b):
@@ -222,7 +257,8 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     from tqdm.auto import tqdm
     bar = tqdm(total=0, unit="tile", desc="tiles", disable=not progress)
     reports, meta = [], {"min_zoom": min_zoom, "max_zoom": max_zoom, "how": how, "cmap": cmap
-                         if isinstance(cmap, str) else None, "reduction": repr(agg), "levels": {}}
+                         if isinstance(cmap, str) else None, "reduction": repr(agg), "levels": {},
+                         "glyph": "points" if hex_size is None else "hex", "hex_size": hex_size}
     try:
         for z, rng in levels.items():
             t0 = time.perf_counter()
@@ -238,11 +274,14 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
                 xa, _, _, ya1 = tile_bounds(z, bx0, by0)
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)
                 w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
-                vp = Viewport(w, h, (xa, xa1), (ya, ya1))
-                plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)
-                bjob = dataclasses.replace(job, plan=plan)
-                chunks = None if parts is None else [(0, parts(bi))]
-                block = pipeline.finalize(plan, pipeline.accumulate(bjob, chunks=chunks), be)
+                if hex_size is not None:
+                    block = _hex_block(job, agg, z, (bx0, bx1, by0, by1), hex_size)
+                else:
+                    vp = Viewport(w, h, (xa, xa1), (ya, ya1))
+                    plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)
+                    bjob = dataclasses.replace(job, plan=plan)
+                    chunks = None if parts is None else [(0, parts(bi))]
+                    block = pipeline.finalize(plan, pipeline.accumulate(bjob, chunks=chunks), be)
                 passes += 1
                 for ty in range(by0, by1 + 1):
                     r0 = (by1 - ty) * TILE   # row 0 of the block is its south edge

@@ -308,3 +308,11 @@ def test_bad_hexagon_options(tmp_path, args, words):
     src.write_text("x,y\n0,0\n1,1\n")
     refused(["render", src, "--x", "x", "--y", "y", "-o", tmp_path / "o.png", *args], *words)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_hexagon_size_for_tiles(tmp_path):
+    src = tmp_path / "d.csv"
+    src.write_text("x,y\n0,0\n1,1\n")
+    refused(["tiles", src, "--x", "x", "--y", "y", "--glyph", "hex", "--hex-size", "300",
+             "-o", tmp_path / "t"], "size=300.0", "256x256")
+    assert not (tmp_path / "t").exists()

@@ -188,3 +188,35 @@ def test_spilled_tiles_are_not_kept_in_memory():
         np.testing.assert_array_equal(back.x.values, np.arange(4.0))
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("limit", [None, "1MB"], ids=["one block", "many blocks"])
+def test_hex_tiles_join_across_tiles_and_blocks(tmp_path, geo_points, limit):
+    """Stitched hexagon tiles of a level: every hexagon of the world-anchored lattice has one
+    colour, whichever tiles and blocks it crosses; the hexagons drawn are the occupied ones of
+    ``Canvas.hexbin`` over the whole level on the same lattice."""
+    from gpu_render import Canvas
+    from gpu_render.hexgrid import HexLattice
+    from gpu_render.sources import MercatorTable
+    from gpu_render.frames import DictTable
+    z, size, n = 2, 10, 4
+    out = tmp_path / "t"
+    report, = tiles(geo_points, "lon", "lat", count(), out_dir=str(out), min_zoom=z, max_zoom=z,
+                    geo=True, progress=False, hex_size=size, memory_limit=limit)
+    assert (report.passes > 1) == (limit is not None)
+    big = _stitch(str(out), z, n)[::-1]               # row 0 = the world's south edge
+    lat = HexLattice(n * 256, n * 256, size, (0.0, 0.0))
+    cells = lat.pixel_cells()
+    colours = big.view(np.uint32)[..., 0]
+    order = np.argsort(cells, axis=None, kind="stable")
+    c, v = cells.ravel()[order], colours.ravel()[order]
+    first = np.r_[True, c[1:] != c[:-1]]
+    start = np.cumsum(first) - 1
+    assert (v == v[np.flatnonzero(first)][start]).all()    # one colour per hexagon
+    whole = Canvas(n * 256, n * 256, (-W, W), (-W, W)).hexbin(
+        MercatorTable(DictTable(geo_points), "lon", "lat"), "lon", "lat", count(), size=size)
+    occupied = np.flatnonzero(whole.data.ravel() > 0)
+    drawn = np.unique(cells[(big[..., 3] > 0)])
+    assert np.array_equal(drawn, occupied)
+    meta = json.load(open(out / "metadata.json"))
+    assert meta["glyph"] == "hex" and meta["hex_size"] == size

@@ -80,6 +80,22 @@ def view_columns(args) -> None:
     args.geo = args.geo or bool(manifest.get("geo"))
 
 
+def add_glyph_arguments(p):
+    p.add_argument("--glyph", choices=("points", "hex"), default="points",
+                   help="aggregate per pixel (points, the default) or per hexagon (hex)")
+    p.add_argument("--hex-size", type=float, default=None, metavar="PIXELS",
+                   help="with --glyph hex: the hexagons' width in pixels (default 12)")
+
+
+def hex_size(args):
+    """The hexagons' width for --glyph hex (12 px by default); None for points."""
+    if args.glyph != "hex":
+        if args.hex_size is not None:
+            raise RenderError("--hex-size applies to --glyph hex; add --glyph hex or drop --hex-size.")
+        return None
+    return 12.0 if args.hex_size is None else args.hex_size
+
+
 def add_shade_arguments(p, categories=True):
     p.add_argument("--cmap", default="fire", help="a colorcet colormap name (default: fire)")
     p.add_argument("--how", choices=("eq_hist", "log", "cbrt", "linear"), default="eq_hist")

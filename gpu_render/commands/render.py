@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import time
 
-from ..errors import RenderError
 from . import _common as C
 
 HELP = "render a Parquet, CSV or Arrow file to a PNG"
@@ -15,10 +14,7 @@ def add_arguments(p):
     C.add_view_arguments(p)
     C.add_shade_arguments(p)
     p.add_argument("-o", "--output", required=True, help="the PNG to write")
-    p.add_argument("--glyph", choices=("points", "hex"), default="points",
-                   help="aggregate per pixel (points, the default) or per hexagon (hex)")
-    p.add_argument("--hex-size", type=float, default=None, metavar="PIXELS",
-                   help="with --glyph hex: the hexagons' width in pixels (default 12)")
+    C.add_glyph_arguments(p)
     C.add_file_arguments(p)
     p.add_argument("--png-level", type=C.int_in("whole number", "--png-level", 0, 9), default=None,
                    metavar="0-9", help="PNG (zlib) compression: 0 none, 9 smallest; default 2, fast")
@@ -49,7 +45,7 @@ def run(args) -> int:
                                          args.x_range, args.y_range, cmap=args.cmap, how=args.how,
                                          geo=args.geo, backend=args.backend, scheduler=scheduler,
                                          profile=prof, shade_kwargs=C.shade_options(args),
-                                         hex_size=_hex_size(args),
+                                         hex_size=C.hex_size(args),
                                          **C.file_options(args))
         with (prof or NO_PROFILE).stage("encode"):
             png.write(pixels, out, png.LEVEL if args.png_level is None else args.png_level)
@@ -64,15 +60,6 @@ def run(args) -> int:
     if prof is not None:
         print(prof.report())
     return 0
-
-
-def _hex_size(args):
-    """The hexagons' width for --glyph hex (12 px by default); None for points."""
-    if args.glyph != "hex":
-        if args.hex_size is not None:
-            raise RenderError("--hex-size applies to --glyph hex; add --glyph hex or drop --hex-size.")
-        return None
-    return 12.0 if args.hex_size is None else args.hex_size
 
 
 def _scheduler(args):

@@ -30,6 +30,7 @@ def add_arguments(p):
                         "(default: min(1 GiB, 1/4 of free memory))")
     p.add_argument("--memory-mb", type=C.positive_int, default=None,
                    help="deprecated: --memory-limit in MiB")
+    C.add_glyph_arguments(p)
     p.add_argument("-o", "--out-dir", required=True, help="folder for the tiles (created)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
@@ -50,7 +51,7 @@ def run(args) -> int:
     reports = tiles(args.file, args.x, args.y, agg, out_dir=args.out_dir, min_zoom=args.min_zoom,
                     max_zoom=args.max_zoom, geo=args.geo, cmap=args.cmap, how=args.how,
                     backend=args.backend, progress=not args.quiet,
-                    memory_limit=limit)
+                    memory_limit=limit, hex_size=C.hex_size(args))
     if not args.quiet:
         n = sum(r.tiles_written for r in reports)
         dt = time.perf_counter() - t0
