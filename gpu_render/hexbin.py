@@ -55,11 +55,11 @@ def lattice_of(attrs: dict) -> HexLattice:
     return HexLattice(attrs["plot_width"], attrs["plot_height"], attrs["hex_size"], attrs["origin"])
 
 
-def draw(colours, attrs: dict):
-    """Colours of every hexagon, (hex rows, hex cols), as the canvas' (height, width) pixels:
-    each pixel takes the colour of the hexagon nearest its centre."""
+def draw(cells, attrs: dict):
+    """Colours (or values) of every hexagon, (hex rows, hex cols), as the canvas' (height,
+    width) pixels: each pixel takes those of the hexagon nearest its centre."""
     from .xp import get_xp
-    return colours.reshape(-1)[get_xp(colours).asarray(lattice_of(attrs).pixel_cells())]
+    return cells.reshape(-1)[get_xp(cells).asarray(lattice_of(attrs).pixel_cells())]
 
 
 def pixel_coords(attrs: dict) -> dict:

@@ -113,9 +113,10 @@ def _tile_ids(cols, job, z, rng):
     return (ty - y0) * (x1 - x0 + 1) + (tx - x0), keep
 
 
-def _level_blocks(job, z, rng, max_tiles):
+def _level_blocks(job, z, rng, max_tiles, rows=True):
     """The blocks of tiles of level ``z`` to aggregate, and ``rows_of(block index)`` giving each
-    block its own rows (None: each block is a pass over all of the table's chunks).
+    block its own rows (None: each block is a pass over all of the table's chunks; always so
+    with ``rows=False``, for blocks that read every row anyway).
 
     A level whose tile rectangle fits one block is one pass. Otherwise only tiles that hold rows
     are aggregated, in blocks of adjacent ones, so the cost follows the occupied tiles, not the
@@ -126,7 +127,7 @@ def _level_blocks(job, z, rng, max_tiles):
     if (x1 - x0 + 1) * (y1 - y0 + 1) <= max_tiles:
         return [rng], None
     width = x1 - x0 + 1
-    if job.table.streaming:
+    if job.table.streaming or not rows:
         tiles = np.zeros(0, np.int64)
         for _, chunk in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
             tiles = np.union1d(tiles, np.unique(_tile_ids(chunk, job, z, rng)[0]))
@@ -161,7 +162,7 @@ def _hex_block(job, agg, z, block, hex_size):
     import xarray as xr
 
     from .canvas import Canvas
-    from .hexbin import hex_grids, lattice_of, prepare_hexbin
+    from .hexbin import draw, hex_grids, prepare_hexbin
     from .pipeline import run
 
     bx0, bx1, by0, by1 = block
@@ -175,8 +176,7 @@ def _hex_block(job, agg, z, block, hex_size):
     hjob, lattice, box = prepare_hexbin(cvs, job.table, job.plan.x, job.plan.y, agg, hex_size, origin,
                                         backend=job.requested, float32=False)
     grid = hex_grids(run(hjob, arrays=True), lattice, box["vp"], job.plan.x, job.plan.y)[None]
-    cells = np.asarray(to_host(grid.data)).reshape(-1)
-    pixels = cells[lattice_of(grid.attrs).pixel_cells()][m:m + h, m:m + w]
+    pixels = draw(np.asarray(to_host(grid.data)), grid.attrs)[m:m + h, m:m + w]
     vp = Viewport(w, h, (xa, xa1), (ya, ya1))
     return xr.DataArray(pixels, dims=(job.plan.y, job.plan.x),
                         coords={job.plan.y: vp.y_coords, job.plan.x: vp.x_coords})
@@ -267,7 +267,7 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             store = _TileStore(budget)
             scale = LevelScale(how)
             passes = 0
-            blocks, parts = _level_blocks(job, z, rng, max_tiles)
+            blocks, parts = _level_blocks(job, z, rng, max_tiles, rows=hex_size is None)
             bar.total += sum((b[1] - b[0] + 1) * (b[3] - b[2] + 1) for b in blocks)
             bar.refresh()
             for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
