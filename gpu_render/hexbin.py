@@ -5,7 +5,11 @@ column) and the lattice's one-row viewport (``prepare``'s ``rebin``), so every r
 source kind and backend works as for ``Canvas.points``; ``hex_grids`` reshapes its grids."""
 from __future__ import annotations
 
-from .hexgrid import HexLattice
+import functools
+
+import numpy as np
+
+from .hexgrid import PIXELS, HexLattice
 from .hextable import HexTable
 
 ROW, COL = "hex_row", "hex_col"   # the result's dims (its 2-D coords carry the x/y names)
@@ -59,7 +63,20 @@ def draw(cells, attrs: dict):
     """Colours (or values) of every hexagon, (hex rows, hex cols), as the canvas' (height,
     width) pixels: each pixel takes those of the hexagon nearest its centre."""
     from .xp import get_xp
-    return cells.reshape(-1)[get_xp(cells).asarray(lattice_of(attrs).pixel_cells())]
+    return cells.reshape(-1)[get_xp(cells).asarray(pixel_cells(lattice_of(attrs)))]
+
+
+@functools.lru_cache(maxsize=16)
+def pixel_cells(lattice: HexLattice) -> np.ndarray:
+    """The flat cell index (row * ncols + col) of every pixel's centre, (height, width) int64
+    (host, read-only; cached per lattice)."""
+    from .hostkernels.hexbin import hex_cells
+    px, py = np.meshgrid(np.arange(lattice.width) + 0.5, np.arange(lattice.height) + 0.5)
+    out = np.empty(px.size)
+    hex_cells(px.ravel(), py.ravel(), PIXELS, lattice.params, False, False, out)
+    out = np.floor(out).astype(np.int64).reshape(px.shape)
+    out.setflags(write=False)
+    return out
 
 
 def pixel_coords(attrs: dict) -> dict:

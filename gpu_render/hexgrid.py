@@ -4,7 +4,8 @@ pixel space (pixels counted from the canvas' lower-left corner).
 Centres lie at ``origin + (c * size + (r odd) * size / 2, r * v)``, ``v = size * sqrt(3) / 2``,
 for global column ``c`` and row ``r``: the union of two rectangular lattices, even rows
 (``2j``) and odd rows (``2j + 1``, shifted by ``size / 2``). A point's hexagon is the nearest
-centre, found exactly as the nearer of its rounded candidates on the two lattices (``nearest``).
+centre, found exactly as the nearer of its rounded candidates on the two lattices
+(``cell_arithmetic``, the one copy both kernels compile).
 Tie rule: a point equidistant from several centres goes to the one in the lowest row, then the
 leftmost column (rounding halves down; on a tie between the lattices, the lower row).
 The cells (``ncols`` x ``nrows``, from global column ``col0`` and row ``row0``) hold the nearest
@@ -13,7 +14,6 @@ centre of every point of ``[0, width] x [0, height]``; cell ``(c, r)`` is number
 """
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -27,29 +27,53 @@ SQRT3_2 = math.sqrt(3) / 2
 MIN_SIZE = 2
 
 
-def nearest(xp, X, Y, size, v):
-    """Global (column, row) of the centre nearest to ``(X, Y)`` (pixels from the origin, float64
-    arrays): array code for numpy or CuPy, the arithmetic of ``hostkernels.hexbin``. The even
-    rows' nearest column is rounded from a product by ``1 / size`` and corrected by its
-    remainder (ties exactly to the left); the odd rows' nearest column and row follow from the
-    even ones'. (A point equidistant from two rows of one lattice lies on a row of the other,
-    which is nearer: only the columns need the tie rule's exact rounding.)"""
-    half = size * 0.5
-    i1 = xp.ceil(X * (1 / size) - 0.5)
-    a = X - i1 * size
-    i1 = xp.where(a <= -half, i1 - 1, xp.where(a > half, i1 + 1, i1))
-    a = X - i1 * size
-    left = a <= 0
-    i2 = xp.where(left, i1 - 1, i1)
-    c = xp.where(left, a + half, a - half)
-    r1 = 2 * xp.ceil(Y * (1 / (2 * v)) - 0.5)
-    b = Y - r1 * v
-    up = b > 0
-    r2 = xp.where(up, r1 + 1, r1 - 1)
-    d = xp.where(up, b - v, b + v)
-    d1, d2 = a * a + b * b, c * c + d * d
-    odd = (d2 < d1) | ((d2 == d1) & (r2 < r1))
-    return xp.where(odd, i2, i1), xp.where(odd, r2, r1)
+def cell_arithmetic(mul, add, ceil):
+    """The scalar arithmetic of one point's cell, compiled by both kernels (``hostkernels.hexbin``
+    with numba, ``gpu.kernels`` with numba-cuda): ``cell(x, y, vp, lat, xlog, ylog)`` is the
+    number + 0.5 of the cell of data point (x, y), NaN outside the canvas' ranges; ``vp``:
+    ``Viewport.params``, ``lat``: ``HexLattice.params``. ``mul``/``add``: a product and a sum,
+    each rounded (the GPU's explicitly, so that no fused multiply-add changes a tie); ``ceil``:
+    a float ceiling.
+
+    Data -> pixels is the canvas' map (``x * sx + tx``). The even rows' nearest column is rounded
+    from a product by ``1 / size`` and corrected by its remainder (ties exactly to the left); the
+    odd rows' nearest column and row follow from the even ones'. (A point equidistant from two
+    rows of one lattice lies on a row of the other, which is nearer: only the columns need the
+    tie rule's exact rounding.) Branch-free, so the host loop vectorises."""
+    def cell(x, y, vp, lat, xlog, ylog):
+        size, v, ox, oy, c0, r0, inv, inv2v, ncols = (lat[0], lat[1], lat[2], lat[3], lat[4],
+                                                      lat[5], lat[6], lat[7], lat[8])
+        ok = (vp[4] <= x) & (x <= vp[5]) & (vp[6] <= y) & (y <= vp[7])
+        if xlog:
+            x = math.log10(x) if x > 0.0 else math.nan
+        if ylog:
+            y = math.log10(y) if y > 0.0 else math.nan
+        X = add(add(mul(x, vp[0]), vp[1]), -ox)
+        Y = add(add(mul(y, vp[2]), vp[3]), -oy)
+        half = size * 0.5
+        i1 = ceil(add(mul(X, inv), -0.5))           # the nearest even-row column, ties to the left
+        a = add(X, -mul(i1, size))
+        i1 = add(i1, -1.0) if a <= -half else (add(i1, 1.0) if a > half else i1)
+        a = add(X, -mul(i1, size))
+        left = a <= 0.0                             # the nearest odd-row column
+        i2 = add(i1, -1.0) if left else i1
+        c = add(a, half) if left else add(a, -half)
+        r1 = 2.0 * ceil(add(mul(Y, inv2v), -0.5))   # the nearest even row, and odd row
+        b = add(Y, -mul(r1, v))
+        up = b > 0.0
+        r2 = add(r1, 1.0) if up else add(r1, -1.0)
+        d = add(b, -v) if up else add(b, v)
+        d1 = add(mul(a, a), mul(b, b))
+        d2 = add(mul(c, c), mul(d, d))
+        odd = (d2 < d1) | ((d2 == d1) & (r2 < r1))
+        col = add(i2 if odd else i1, -c0)
+        row = add(r2 if odd else r1, -r0)
+        return add(add(mul(row, ncols), col), 0.5) if ok else math.nan
+    return cell
+
+
+PIXELS = np.array([1.0, 0.0, 1.0, 0.0, -np.inf, np.inf, -np.inf, np.inf])
+"""``Viewport.params`` of the identity map: the points given are already in pixels."""
 
 
 def check_size(size, width, height):
@@ -126,28 +150,9 @@ class HexLattice:
         n = float(self.ncols * self.nrows)
         return Viewport(self.ncols * self.nrows, 1, (0.0, n), (0.0, n))
 
-    def cells(self, xp, px, py):
-        """The number + 0.5 of the cell of each pixel-space point (float64, NaN where ``px`` or
-        ``py`` is NaN)."""
-        col, row = nearest(xp, px - self.origin[0], py - self.origin[1], self.size, self.v)
-        return (row - self.row0) * self.ncols + (col - self.col0) + 0.5
-
     def centres(self):
         """(x, y) pixel positions of every cell's centre, each (nrows, ncols)."""
         r = np.arange(self.nrows, dtype=np.float64)[:, None] + self.row0
         c = np.arange(self.ncols, dtype=np.float64)[None, :] + self.col0
         x = c * self.size + (r % 2) * (self.size / 2) + self.origin[0]
         return x, np.broadcast_to(r * self.v + self.origin[1], x.shape)
-
-    def pixel_cells(self) -> np.ndarray:
-        """The flat cell index (row * ncols + col) of every pixel's centre, (height, width) int64
-        (host; cached per lattice)."""
-        return _pixel_cells(self)
-
-
-@functools.lru_cache(maxsize=16)
-def _pixel_cells(lat: HexLattice) -> np.ndarray:
-    px, py = np.meshgrid(np.arange(lat.width) + 0.5, np.arange(lat.height) + 0.5)
-    out = np.floor(lat.cells(np, px, py)).astype(np.int64)
-    out.setflags(write=False)
-    return out

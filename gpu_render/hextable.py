@@ -28,24 +28,19 @@ class HexBinning:
 
     def project(self, cols: dict) -> tuple:
         xs, ys = cols[self.x], cols[self.y]
-        xp = get_xp(xs)
-        if xp is np:
+        vp, lat = self.viewport, self.lattice
+        if get_xp(xs) is np:
             from .hostkernels.hexbin import hex_cells
-            vp = self.viewport
-            cell = np.empty(len(xs), self.lattice.dtype)
-            hex_cells(np.ascontiguousarray(xs), np.ascontiguousarray(ys), vp.params,
-                      self.lattice.params, vp.x_log, vp.y_log, cell)
-        else:
-            cell = cells_xp(xp, xs, ys, self.viewport, self.lattice).astype(self.lattice.dtype)
+            cell = np.empty(len(xs), lat.dtype)
+            hex_cells(np.ascontiguousarray(xs), np.ascontiguousarray(ys), vp.params, lat.params,
+                      vp.x_log, vp.y_log, cell)
+        else:   # device arrays (CuPy, cuDF): binned where they are
+            from .backend import select
+            cell = select("gpu").hex_cells(xs, ys, vp.params, lat.params, vp.x_log, vp.y_log, lat.dtype)
         for c in {self.x, self.y} - self.keep:
             cols.pop(c, None)
         cols[self.cell] = cell
         return cols, 0
-
-
-def cells_xp(xp, xs, ys, viewport: Viewport, lattice: HexLattice):
-    """The cell number + 0.5 (float64) of each point, array code (device arrays)."""
-    return lattice.cells(xp, *viewport.to_pixels(xp, xs, ys))
 
 
 def _fresh(names, stem):

@@ -367,3 +367,22 @@ def test_cupy_and_cudf_sources_are_used_in_place(gpu):
     gdf = cudf.from_pandas(df)
     assert_same(cvs.points(gdf, "x", "y", ds.count_cat("c"), backend="gpu"),
                 cvs.points(df, "x", "y", ds.count_cat("c"), backend="cpu"))
+
+
+@pytest.mark.skipif(SIMULATED, reason="needs CuPy on a real GPU")
+def test_cupy_sources_are_hexbinned_on_the_device(gpu, monkeypatch):
+    """Device arrays get their hexagons from the CUDA kernel (GPUBackend.hex_cells), on either
+    backend, equal to the CPU's hexbin of the same points."""
+    import cupy
+    from agg_compare import assert_same as same_values   # hexagonal dims have no 1-D coords
+    df, edges = make_data(np.float32)
+    cvs = ds.Canvas(30, 20, edges, edges)
+    dev = {k: cupy.asarray(df[k].to_numpy()) for k in ("x", "y", "v")}
+    calls, original = [], G.GPUBackend.hex_cells
+    monkeypatch.setattr(G.GPUBackend, "hex_cells", lambda self, *a: calls.append(a) or original(self, *a))
+    want = cvs.hexbin(df, "x", "y", ds.mean("v"), size=4, backend="cpu")
+    for backend in ("gpu", "cpu"):
+        got = cvs.hexbin(dev, "x", "y", ds.mean("v"), size=4, backend=backend)
+        assert got.dims == want.dims and got.dtype == want.dtype
+        same_values(got, want)
+    assert len(calls) >= 2

@@ -68,6 +68,20 @@ def _renders():
     yield _frame((np.float32, np.float64), np.float64, None), dict(plot_width=7, plot_height=5, **lin), ALL
 
 
+def _hex_launches(backend):
+    """The hexagon binning of device arrays (``GPUBackend.hex_cells``), for x/y of each type
+    the sources give, linear and log axes, float32 and float64 cells."""
+    from gpu_render.axes import Viewport
+    from gpu_render.hexgrid import HexLattice
+    lat = HexLattice(9, 7, 3)
+    for xy in ((np.float32, np.float32), (np.float64, np.float64), (np.float32, np.float64)):
+        xs, ys = (np.linspace(0.2, 5, 50).astype(t) for t in xy)
+        for logs in ((False, False), (True, True)):
+            vp = Viewport(9, 7, (0.1, 10), (0.1, 10), *logs)
+            for dtype in (np.float32, np.float64):
+                backend.hex_cells(xs, ys, vp.params, lat.params, *logs, dtype)
+
+
 @pytest.fixture(scope="module")
 def launches():
     """{(kernel key, argument specs)} of every launch the backend made over ``_renders``, with
@@ -88,6 +102,7 @@ def launches():
                 if warp and canvas["plot_width"] * canvas["plot_height"] <= K.SMEM_SLOTS:
                     continue   # shared-memory grids never take the warp kernels
                 ds.Canvas(**canvas).points(source, "x", "y", ds.summary(**reds), backend="gpu")
+        _hex_launches(backend)
     finally:
         G.GPUBackend._launch = original
         backend.warp_aggregate = G.warp_aggregate_default()
@@ -144,10 +159,11 @@ def _write_table(out):
 
 
 def test_every_kernel_the_backend_defines_is_launched(launches):
-    assert {k for k, _ in launches} == set(K.KERNELS)
+    assert {k for k, _ in launches} == set(K.KERNELS) | {K.HEX_CELLS}
 
 
 def test_the_recorded_launches_cover_the_input_types(launches):
+    launches = [(k, a) for k, a in launches if k in K.KERNELS]   # the aggregation kernels
     xy = {(a[0][1], a[1][1]) for _, a in launches}
     assert {("<f4", "<f4"), ("<f8", "<f8"), ("<f4", "<f8")} <= xy
     assert {a[2][1] for _, a in launches} == {"<f4", "<f8"}   # integer values arrive as float64
@@ -204,11 +220,12 @@ def test_the_table_before_the_folding_names_every_old_kernel():
 @pytest.mark.parametrize("cc", ARCHS)
 def test_no_kernel_needs_more_registers_than_before_the_folding(compiled, cc):
     """Each folded kernel uses at most the registers its pre-folding kernel did on that
-    architecture; the warp kernels, new, stay at full occupancy (32 at 256 threads per block)."""
+    architecture; the warp kernels, new, stay at full occupancy (32 at 256 threads per block),
+    the hexagon binning at its cap (five blocks per SM)."""
     before, bad = _registers_before(), []
     for r in compiled[cc]:
         key = tuple(r["key"])
-        limit = before.get((key, cc), FULL_OCCUPANCY_REGS)
+        limit = before.get((key, cc), K.HEX_MAX_REGISTERS if key == K.HEX_CELLS else FULL_OCCUPANCY_REGS)
         if r["registers"] > limit:
             bad.append(f"{ptx.kernel_name(key)}({ptx.describe(r['args'])}) sm_{cc}: "
                        f"{r['registers']} registers (at most {limit})")

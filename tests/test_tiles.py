@@ -196,6 +196,7 @@ def test_hex_tiles_join_across_tiles_and_blocks(tmp_path, geo_points, limit):
     colour, whichever tiles and blocks it crosses; the hexagons drawn are the occupied ones of
     ``Canvas.hexbin`` over the whole level on the same lattice."""
     from gpu_render import Canvas
+    from gpu_render.hexbin import pixel_cells
     from gpu_render.hexgrid import HexLattice
     from gpu_render.sources import MercatorTable
     from gpu_render.frames import DictTable
@@ -206,7 +207,7 @@ def test_hex_tiles_join_across_tiles_and_blocks(tmp_path, geo_points, limit):
     assert (report.passes > 1) == (limit is not None)
     big = _stitch(str(out), z, n)[::-1]               # row 0 = the world's south edge
     lat = HexLattice(n * 256, n * 256, size, (0.0, 0.0))
-    cells = lat.pixel_cells()
+    cells = pixel_cells(lat)
     colours = big.view(np.uint32)[..., 0]
     order = np.argsort(cells, axis=None, kind="stable")
     c, v = cells.ravel()[order], colours.ravel()[order]

@@ -298,6 +298,17 @@ class GPUBackend(Backend):
             spare = self._spares[np.dtype(dtype)] = self.xp.zeros(1, dtype)
         return spare
 
+    def hex_cells(self, xs, ys, vp_params, lat_params, xlog, ylog, dtype):
+        """The cell number + 0.5 (as ``dtype``) of each point of device arrays ``xs``/``ys``
+        (``hextable.HexBinning``): the host kernel's arithmetic, on the device."""
+        from . import kernels as K
+        xs, ys = self.kernel_input(xs), self.kernel_input(ys)
+        out = self.xp.empty(len(xs), dtype)
+        blocks = max(1, min(self.max_blocks, -(-len(xs) // K.TPB)))
+        self._launch(K.HEX_CELLS, (blocks, K.TPB), xs, ys, self.xp.asarray(vp_params),
+                     self.xp.asarray(lat_params), bool(xlog), bool(ylog), out)
+        return out
+
     def _launch(self, key, launch, *args):
         """Run kernel ``key`` (``kernels.get``) on ``launch`` = (blocks, threads): the one place
         every kernel starts (tests record the argument types here to compile them to PTX)."""

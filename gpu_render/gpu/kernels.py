@@ -54,6 +54,7 @@ import numpy as np
 from numba import config, cuda
 
 from gpu_render import planes as P
+from gpu_render.hexgrid import cell_arithmetic
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
 TPB = 32 if SIMULATED else 256          # threads per block
@@ -68,8 +69,9 @@ if SIMULATED:   # the simulator runs Python floats: a product and a sum are roun
 
     def _add(a, b):
         return a + b
+    _ceil = np.ceil
 else:          # explicitly rounded: libNVVM would contract ``a*b + c`` into one fma
-    from numba.cuda.libdevice import dadd_rn as _add, dmul_rn as _mul
+    from numba.cuda.libdevice import ceil as _ceil, dadd_rn as _add, dmul_rn as _mul
 
 
 @cuda.jit(device=True)
@@ -77,6 +79,22 @@ def bin_index(v, scale, translate, n):
     """datashader's ``int(v*scale + translate)``, upper edge clamped into pixel ``n - 1``; the
     product and the sum are rounded separately (unfused), exactly as on the CPU."""
     return min(np.int64(_add(_mul(v, scale), translate)), n - 1)
+
+
+# -- hexagonal binning ------------------------------------------------------------------------
+HEX_CELLS = ("hex_cells", False, False)   # its ``get`` key (no shared or warp variant)
+_hex_cell = cuda.jit(device=True)(cell_arithmetic(_mul, _add, _ceil))
+
+
+def _hex_kernel(options):
+    @cuda.jit(**options)
+    def hex_cells(xs, ys, vp, lat, xlog, ylog, out):
+        """``hostkernels.hexbin.hex_cells`` on the device (the same ``hexgrid.cell_arithmetic``,
+        products and sums rounded apart, so every tie goes the host's way): out[i] = the cell of
+        point i + 0.5, NaN outside the ranges; one thread per point, the grid striding."""
+        for i in range(cuda.grid(1), xs.shape[0], cuda.gridsize(1)):
+            out[i] = _hex_cell(np.float64(xs[i]), np.float64(ys[i]), vp, lat, xlog, ylog)
+    return hex_cells
 
 
 @cuda.jit(device=True)
@@ -134,12 +152,15 @@ MAX_REGISTERS = {(9, 0): {("m2", False, False): 29, ("first_row", False, False):
                           ("last_row", False, False): 27, ("sum", True, False): 30}}
 
 
+HEX_MAX_REGISTERS = 48    # five 256-thread blocks per SM (62%): what it takes uncapped; spills at 32 and 40
 WARP_MAX_REGISTERS = 32   # full occupancy at TPB=256; uncapped, count_valid (warp) takes 36 on sm_80
 
 
 def register_cap(key, cc):
     """The register cap of kernel ``key`` compiled for compute capability ``cc``, or None."""
     key = tuple(key)
+    if key == HEX_CELLS:
+        return HEX_MAX_REGISTERS
     cap = MAX_REGISTERS.get(tuple(cc) if cc else None, {}).get(key)
     return WARP_MAX_REGISTERS if cap is None and key[2] else cap
 
@@ -177,6 +198,10 @@ def get(key, cc=None):
     ``warp``: the lanes of a warp that land in the same cell are found with ``match_any_sync``
     and the lowest of them counts them all, so rows that arrive sorted in space (32 consecutive
     rows, one per lane, in the same pixel) issue one device atomic per warp instead of 32."""
+    cap = None if SIMULATED else register_cap(key, cc)
+    options = {} if cap is None else {"max_registers": cap}
+    if tuple(key) == HEX_CELLS:
+        return _hex_kernel(options)
     body, shared, warp = key
     if (body not in BODIES or (shared and body not in SHARED_BODIES)
             or (warp and (shared or body not in WARP_BODIES))):
@@ -192,8 +217,6 @@ def get(key, cc=None):
     SLOTS = SMEM_SLOTS if SHARED else 1
     SUM_SLOTS = SMEM_SLOTS if (SHARED and SUMS) else 1
     LANES = TPB if (WARP and SIMULATED) else 1     # the simulator's key exchange of _match_any
-    cap = None if SIMULATED else register_cap(key, cc)
-    options = {} if cap is None else {"max_registers": cap}
 
     @cuda.jit(device=True, inline="always")
     def flush(out0, out1, k, run, acc):
