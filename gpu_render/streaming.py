@@ -6,6 +6,8 @@ and merges them into the running state with ``planes.merge`` (rows numbered acro
 once. Old data can fade: ``decay=f`` multiplies the running weights (count, sum, squared
 deviations) by ``f`` before each batch is added (exponential forgetting; count-like reductions
 then give float weights), or ``window=n`` keeps only the last ``n`` batches.
+With ``hex_size``, the running aggregate is per hexagon (``Canvas.hexbin``'s lattice, cells
+and result), merged the same way.
 ``watch_parquet(directory)`` yields the tables of Parquet files as they appear, to feed it.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from . import backend as B
 from . import planes as P
 from .axes import Viewport, validate_range
 from .errors import RenderError
+from .hexgrid import HexLattice
 from .plan import make_plan
 from .reductions import count
 
@@ -28,10 +31,11 @@ _DECAYABLE = (P.COUNT, P.COUNT_VALID, P.SUM, P.VAR)
 
 
 class StreamingAggregate:
-    """Keep the aggregate of a stream of batches on a fixed canvas; ``agg()`` / ``shade()``."""
+    """Keep the aggregate of a stream of batches on a fixed canvas; ``agg()`` / ``shade()``.
+    ``hex_size``/``hex_origin``: per hexagon, as ``Canvas.hexbin(size=, origin=)``."""
 
     def __init__(self, x, y, agg=None, *, width=800, height=600, x_range, y_range, geo=False,
-                 decay=None, window=None, backend="auto"):
+                 decay=None, window=None, backend="auto", hex_size=None, hex_origin=(0.0, 0.0)):
         from .pipeline import _named
         from .render import geo_ranges
 
@@ -53,6 +57,7 @@ class StreamingAggregate:
         self.x, self.y, self.geo = x, y, geo
         self.named, self.is_summary = _named(count() if agg is None else agg)
         self.viewport = Viewport(width, height, tuple(x_range), tuple(y_range))
+        self.lattice = None if hex_size is None else HexLattice(width, height, hex_size, hex_origin)
         self.backend = B.select(backend)
         self.decay, self.window = decay, window
         self.categories = None
@@ -65,7 +70,10 @@ class StreamingAggregate:
     def _make_plan(self, table):
         cat_cols = list(dict.fromkeys(r.cat_column for r in self.named.values() if r.cat_column))
         cats = {c: table.categorical(c)[1] for c in cat_cols}
-        plan = make_plan(self.viewport, self.x, self.y, self.named, cats)
+        if self.lattice is None:
+            plan = make_plan(self.viewport, self.x, self.y, self.named, cats)
+        else:   # the cells of HexTable as both coordinates of a one-row canvas
+            plan = make_plan(self.lattice.viewport, table.cell, table.cell, self.named, cats)
         if self.decay is not None:
             bad = [g for g in plan.groups if g.kind not in _DECAYABLE]
             if bad:
@@ -82,6 +90,9 @@ class StreamingAggregate:
         table = open_table(batch, list(dict.fromkeys(cols)))
         if self.geo:
             table = MercatorTable(table, self.x, self.y)
+        if self.lattice is not None:
+            from .hextable import HexTable
+            table = HexTable(table, self.x, self.y, self.viewport, self.lattice)
         if self.plan is None:
             self.plan = self._make_plan(table)
         cat_cols = list(self.plan.categories)
@@ -133,6 +144,9 @@ class StreamingAggregate:
         partial = [{k: v[None] for k, v in s.items()} for s in self.merged()]   # one part
         grids = finalize_arrays(self.plan, partial, self.backend,
                                 float_counts=self.decay is not None)
+        if self.lattice is not None:
+            from .hexbin import hex_grids
+            grids = hex_grids(grids, self.lattice, self.viewport, self.x, self.y)
         for g in grids.values():
             g.attrs.update(rows=self.rows, batches=self.batches)
         return to_xarray(grids, self.is_summary)

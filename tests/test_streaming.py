@@ -43,6 +43,29 @@ def test_stream_equals_batch(frame, backend, agg):
         assert np.array_equal(got.values, expected.values)
 
 
+@pytest.mark.parametrize("agg", AGGS, ids=repr)
+def test_hexagon_stream_equals_hexbin(frame, backend, agg):
+    """Per hexagon, batches merged equal ``Canvas.hexbin`` of all rows (first/last in stream
+    order), and shade as it does."""
+    import gpu_render.transfer_functions as tf
+    s = StreamingAggregate("x", "y", agg, backend=backend, hex_size=7, hex_origin=(2.0, -1.5), **RANGES)
+    for b in _batches(frame):
+        s.update(b)
+    cvs = gr.Canvas(RANGES["width"], RANGES["height"], RANGES["x_range"], RANGES["y_range"])
+    expected = cvs.hexbin(frame, "x", "y", agg, size=7, origin=(2.0, -1.5), backend=backend)
+    got = s.agg()
+    assert got.dtype == expected.dtype and got.dims == expected.dims and s.rows == len(frame)
+    np.testing.assert_array_equal(got["x"].values, expected["x"].values)
+    assert {k: v for k, v in got.attrs.items() if k not in ("rows", "batches")} == expected.attrs
+    if got.dtype.kind == "f":
+        np.testing.assert_allclose(got.values, expected.values, rtol=1e-9, atol=1e-12)
+    else:
+        assert np.array_equal(got.values, expected.values)
+    if got.ndim == 2:
+        np.testing.assert_array_equal(s.shade(cmap="fire").data,
+                                      tf.shade(expected, cmap="fire", how="eq_hist").data)
+
+
 def test_stream_matches_datashader(frame):
     import datashader as ds
     s = StreamingAggregate("x", "y", gr.mean("v"), **RANGES)
@@ -101,6 +124,10 @@ def test_stream_errors(frame):
         StreamingAggregate("x", "y", x_range=None, y_range=(0, 1))
     with pytest.raises(RenderError, match="decay"):
         StreamingAggregate("x", "y", decay=1.5, **RANGES)
+    with pytest.raises(RenderError, match="under the 2-pixel minimum"):
+        StreamingAggregate("x", "y", hex_size=1, **RANGES)
+    with pytest.raises(RenderError, match="positive number"):
+        StreamingAggregate("x", "y", hex_size="big", **RANGES)
     with pytest.raises(RenderError, match="not both"):
         StreamingAggregate("x", "y", decay=0.5, window=3, **RANGES)
     s = StreamingAggregate("x", "y", gr.min("v"), decay=0.5, **RANGES)
