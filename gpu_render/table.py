@@ -313,6 +313,16 @@ class TableWrapper(Table):
     def _base_box(self, where):
         return where
 
+    def in_source_order(self) -> Table:
+        """This wrapper over the base's rows in the source's order (``Table.in_source_order``)."""
+        base = self.base.in_source_order()
+        if base is self.base:
+            return self
+        import copy
+        out = copy.copy(self)
+        out.base = base
+        return out
+
     def rows_within(self, where=None):
         return self.base.rows_within(self._base_box(where))
 

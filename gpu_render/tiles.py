@@ -113,13 +113,14 @@ def _tile_ids(cols, job, z, rng):
     return (ty - y0) * (x1 - x0 + 1) + (tx - x0), keep
 
 
-def _level_blocks(job, z, rng, max_tiles, rows=True):
+def _level_blocks(job, z, rng, max_tiles, hexagons=False):
     """The blocks of tiles of level ``z`` to aggregate, and ``rows_of(block index)`` giving each
     block its own rows (None: each block is a pass over all of the table's chunks; always so
-    with ``rows=False``, for blocks that read every row anyway).
+    for ``hexagons``, whose blocks read rows beyond their edges).
 
     A level whose tile rectangle fits one block is one pass. Otherwise only tiles that hold rows
-    are aggregated, in blocks of adjacent ones, so the cost follows the occupied tiles, not the
+    are aggregated (with ``hexagons``, their neighbours too: a hexagon reaches across a tile
+    edge), in blocks of adjacent ones, so the cost follows the occupied tiles, not the
     4^z of the level. An in-memory table (one chunk) has its rows sorted by block once (stable,
     so first/last keep row order); a streaming table is read once to find the occupied tiles,
     then once per block."""
@@ -127,11 +128,16 @@ def _level_blocks(job, z, rng, max_tiles, rows=True):
     if (x1 - x0 + 1) * (y1 - y0 + 1) <= max_tiles:
         return [rng], None
     width = x1 - x0 + 1
-    if job.table.streaming or not rows:
+    if job.table.streaming or hexagons:
         tiles = np.zeros(0, np.int64)
         for _, chunk in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
             tiles = np.union1d(tiles, np.unique(_tile_ids(chunk, job, z, rng)[0]))
-        return _runs(tiles % width + x0, tiles // width + y0, max_tiles), None
+        tx, ty = tiles % width + x0, tiles // width + y0
+        if hexagons:
+            near = [(np.clip(tx + dx, x0, x1), np.clip(ty + dy, y0, y1)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+            tiles = np.unique(np.concatenate([(b - y0) * width + (a - x0) for a, b in near]))
+            tx, ty = tiles % width + x0, tiles // width + y0
+        return _runs(tx, ty, max_tiles), None
     (_, cols), = job.table.chunks(job.numeric, job.categorical)
     ids, keep = _tile_ids(cols, job, z, rng)
     if not keep.all():
@@ -152,6 +158,17 @@ def _level_blocks(job, z, rng, max_tiles, rows=True):
         sel = order[(ends[i - 1] if i else 0):ends[i]]
         return {k: v[sel] for k, v in cols.items()}
     return blocks, rows_of
+
+
+def _spatial_job(job):
+    """``job`` over its in-memory rows sorted into grid cells (``spatialframe.SpatialFrame``,
+    once), so that each block of hexagon tiles, which needs the rows within a margin of it,
+    reads only the cells under it instead of every row; first/last still read the rows in
+    their order (``Table.in_source_order``)."""
+    if job.table.remote:
+        return job
+    from .spatialframe import SpatialFrame
+    return dataclasses.replace(job, table=SpatialFrame(job.table, job.plan.x, job.plan.y))
 
 
 def _hex_block(job, agg, z, block, hex_size):
@@ -259,6 +276,7 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     reports, meta = [], {"min_zoom": min_zoom, "max_zoom": max_zoom, "how": how, "cmap": cmap
                          if isinstance(cmap, str) else None, "reduction": repr(agg), "levels": {},
                          "glyph": "points" if hex_size is None else "hex", "hex_size": hex_size}
+    hex_job = job
     try:
         for z, rng in levels.items():
             t0 = time.perf_counter()
@@ -267,7 +285,9 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             store = _TileStore(budget)
             scale = LevelScale(how)
             passes = 0
-            blocks, parts = _level_blocks(job, z, rng, max_tiles, rows=hex_size is None)
+            blocks, parts = _level_blocks(job, z, rng, max_tiles, hexagons=hex_size is not None)
+            if hex_size is not None and len(blocks) > 1 and hex_job is job and not job.table.streaming:
+                hex_job = _spatial_job(job)
             bar.total += sum((b[1] - b[0] + 1) * (b[3] - b[2] + 1) for b in blocks)
             bar.refresh()
             for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
@@ -275,7 +295,7 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)
                 w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
                 if hex_size is not None:
-                    block = _hex_block(job, agg, z, (bx0, bx1, by0, by1), hex_size)
+                    block = _hex_block(hex_job, agg, z, (bx0, bx1, by0, by1), hex_size)
                 else:
                     vp = Viewport(w, h, (xa, xa1), (ya, ya1))
                     plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu_render import count, mean
+from gpu_render import count, first, mean
 from gpu_render.errors import RenderError
 from gpu_render.tiles import WORLD, tile_bounds, tile_range, tiles
 
@@ -221,3 +221,29 @@ def test_hex_tiles_join_across_tiles_and_blocks(tmp_path, geo_points, limit):
     assert np.array_equal(drawn, occupied)
     meta = json.load(open(out / "metadata.json"))
     assert meta["glyph"] == "hex" and meta["hex_size"] == size
+
+
+@pytest.mark.parametrize("agg,in_order", [(mean("v"), False), (first("v"), True)], ids=["mean", "first"])
+def test_hex_tile_blocks_read_only_the_rows_near_them(tmp_path, geo_points, monkeypatch, agg, in_order):
+    """Many blocks of hexagon tiles give the tiles of one block, each block reading the rows of
+    the grid cells under it and its margin (``SpatialFrame``), not all of them; first() reads
+    the rows in their order."""
+    from gpu_render.spatialframe import SpatialFrame
+    read, original = [], SpatialFrame.chunks
+
+    def counting(self, *args, **kwargs):
+        for row0, cols in original(self, *args, **kwargs):
+            read.append(len(next(iter(cols.values()))))
+            yield row0, cols
+    monkeypatch.setattr(SpatialFrame, "chunks", counting)
+    z, n = 3, 8
+    kw = dict(min_zoom=z, max_zoom=z, geo=True, progress=False, hex_size=9)
+    one, = tiles(geo_points, "lon", "lat", agg, out_dir=str(tmp_path / "one"), **kw)
+    assert not read
+    many, = tiles(geo_points, "lon", "lat", agg, out_dir=str(tmp_path / "many"), memory_limit="1MB", **kw)
+    assert many.passes > 4 and many.tiles_written == one.tiles_written
+    np.testing.assert_array_equal(_stitch(str(tmp_path / "many"), z, n), _stitch(str(tmp_path / "one"), z, n))
+    if in_order:
+        assert not read
+    else:
+        assert 0 < sum(read) < many.passes * len(geo_points["lon"]) / 3
