@@ -238,6 +238,30 @@ def test_cli_render_takes_x_y_and_geo_from_the_manifest(built, tmp_path, rng):
     assert np.array_equal(np.asarray(Image.open(c)), np.asarray(Image.open(d)))
 
 
+def test_cli_tiles_of_an_index_equal_those_of_its_source(tmp_path, rng, capsys):
+    """`gpu-render tiles INDEX` takes --x/--y/--geo from the manifest and writes the tiles of its
+    source file, points and hexagons; a file still needs --x and --y."""
+    df = pd.DataFrame({"lon": rng.normal(10, 20, 20_000).clip(-170, 170),
+                       "lat": rng.normal(40, 10, 20_000).clip(-80, 80), "v": rng.random(20_000)})
+    df.to_parquet(tmp_path / "geo.parquet", row_group_size=2000)
+    I.build(tmp_path / "geo.parquet", "lon", "lat", tmp_path / "geo.index", geo=True, keep=["v"],
+            progress=False)
+    for extra in ([], ["--glyph", "hex", "--hex-size", "9"]):
+        a, b = tmp_path / f"a{len(extra)}", tmp_path / f"b{len(extra)}"
+        assert main(["tiles", str(tmp_path / "geo.index"), "--agg", "mean:v", "--max-zoom", "4",
+                     "--quiet", "-o", str(a), *extra]) == 0
+        assert main(["tiles", str(tmp_path / "geo.parquet"), "--x", "lon", "--y", "lat", "--geo",
+                     "--agg", "mean:v", "--max-zoom", "4", "--quiet", "-o", str(b), *extra]) == 0
+        pngs = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+        assert len(pngs) > 20 and pngs == sorted(p.relative_to(b) for p in b.rglob("*.png"))
+        assert all((a / p).read_bytes() == (b / p).read_bytes() for p in pngs)
+    capsys.readouterr()
+    assert main(["tiles", str(tmp_path / "geo.parquet"), "-o", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--x and --y are required" in err[0]
+    assert not (tmp_path / "c").exists()
+
+
 def test_cli_render_of_a_file_needs_x_and_y(built, tmp_path, capsys):
     assert main(["render", built["src"], "--x", "x", "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -44,10 +44,14 @@ def int_in(noun: str, name: str, lo: int, hi):
     return parse
 
 
-def add_map_columns(p):
-    """--x/--y in Web Mercator metres, or longitude/latitude degrees with --geo (tiles, serve)."""
-    p.add_argument("--x", required=True, help="column of Web Mercator x metres (longitude with --geo)")
-    p.add_argument("--y", required=True, help="column of Web Mercator y metres (latitude with --geo)")
+def add_map_columns(p, index=False):
+    """--x/--y in Web Mercator metres, or longitude/latitude degrees with --geo (tiles, serve);
+    ``index``: left out, they come from a `gpu-render index` manifest (``view_columns``)."""
+    more = " (an index: its manifest's)" if index else ""
+    p.add_argument("--x", required=not index, default=None,
+                   help=f"column of Web Mercator x metres (longitude with --geo){more}")
+    p.add_argument("--y", required=not index, default=None,
+                   help=f"column of Web Mercator y metres (latitude with --geo){more}")
     p.add_argument("--geo", action="store_true", help="x/y are longitude/latitude degrees")
 
 

@@ -16,8 +16,9 @@ def _max_zoom():
 
 
 def add_arguments(p):
-    p.add_argument("file", help="a .parquet/.csv/.csv.gz/.arrow/.feather file, a Parquet directory or glob")
-    C.add_map_columns(p)
+    p.add_argument("file", help="a .parquet/.csv/.csv.gz/.arrow/.feather file, a Parquet directory "
+                                "or glob, or a `gpu-render index` directory")
+    C.add_map_columns(p, index=True)
     p.add_argument("--agg", default="count",
                    help="count|any|sum:COL|mean:COL|min:COL|max:COL|std:COL|var:COL|first:COL|last:COL")
     zoom = C.int_in("zoom level", "zoom", 0, _max_zoom)
@@ -39,6 +40,7 @@ def run(args) -> int:
     from .. import reductions
     from ..tiles import tiles
 
+    C.view_columns(args)
     agg = reductions.parse(args.agg)
     limit = args.memory_limit
     if args.memory_mb is not None:
