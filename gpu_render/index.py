@@ -80,6 +80,7 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
         finally:
             bar.close()
         rows, dropped = counts
+        split_s = time.perf_counter() - t0
         bar = progress_bar.bar(rows, progress, desc="sorting")
         out_file = _OutFile(tmp)
         try:
@@ -100,6 +101,8 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
             "key": {"curve": "morton", "level": morton.KEY_LEVEL, "partition_bits": bits},
             "row_group_rows": GROUP_ROWS,
             "build": {"memory_limit_bytes": budget, "seconds": round(time.perf_counter() - t0, 3),
+                      "split_seconds": round(split_s, 3),   # pass 1: read, key, stage
+                      **{f"{k}_seconds": round(v, 3) for k, v in out_file.seconds.items()},
                       "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             "files": [_describe(tmp, f) for f in files],
         }
@@ -228,10 +231,16 @@ def _sort_stage(stage, bits, tmp, fits_rows, out, bar):
             _sort_stage(parts[p], sub, tmp, fits_rows, out, bar)
         return
     import pyarrow as pa
+    t0 = time.perf_counter()
     data = stage.read()
+    t1 = time.perf_counter()
     if bits < KEY_BITS:
         data = data.take(pa.array(np.argsort(data.column("_key").to_numpy(), kind="stable")))
+    t2 = time.perf_counter()
     out.write(data.drop_columns(["_key"]))
+    out.seconds["stage_read"] += t1 - t0
+    out.seconds["sort"] += t2 - t1
+    out.seconds["write"] += time.perf_counter() - t2
     bar.update(data.num_rows)
 
 
@@ -243,6 +252,7 @@ class _OutFile:
     def __init__(self, folder):
         self.folder = folder
         self.names, self.writer, self.rows = [], None, 0
+        self.seconds = {"stage_read": 0.0, "sort": 0.0, "write": 0.0}   # pass 2, where the time went
         self.pending, self.pending_rows = [], 0
 
     def write(self, data):
