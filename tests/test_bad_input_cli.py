@@ -316,3 +316,17 @@ def test_bad_hexagon_size_for_tiles(tmp_path):
     refused(["tiles", src, "--x", "x", "--y", "y", "--glyph", "hex", "--hex-size", "300",
              "-o", tmp_path / "t"], "size=300.0", "256x256")
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--glyph", "hex", "--hex-size", "1"], ["size=1.0", "2-pixel"]),
+    (["--glyph", "hex", "--hex-size", "300"], ["size=300.0", "256x256"]),
+    (["--glyph", "hex", "--hex-size", "abc"], ["--hex-size", "abc"]),
+    (["--hex-size", "10"], ["--glyph hex"]),
+    (["--glyph", "hexagon"], ["--glyph", "hexagon"]),
+])
+def test_bad_hexagon_options_for_serve(tmp_path, args, words):
+    """serve checks --glyph/--hex-size as render and tiles do, before it indexes or listens."""
+    src = tmp_path / "d.csv"
+    src.write_text("x,y\n0,0\n1,1\n")
+    refused(["serve", src, "--x", "x", "--y", "y", "--port", "0", *args], *words)
