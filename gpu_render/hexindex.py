@@ -77,8 +77,9 @@ class HexIndex:
         return _Level(out, planes)
 
     # ------------------------------------------------------------------ tiles
-    def _neighbourhood(self, z, x, y, size):
-        """The rows of tile (z, x, y) and of the tiles up to ``ring(size)`` away, as arrays."""
+    def _neighbourhood(self, z, x, y, size, columns):
+        """Columns x, y and ``columns`` of the rows of tile (z, x, y) and of the tiles up to
+        ``ring(size)`` away."""
         idx, k, n = self.index, ring(size), 1 << z
         spans = sorted({idx._rows(z, tx, ty) for tx in range(max(x - k, 0), min(x + k, n - 1) + 1)
                         for ty in range(max(y - k, 0), min(y + k, n - 1) + 1)})
@@ -88,7 +89,7 @@ class HexIndex:
                 merged[-1][1] = max(merged[-1][1], hi)
             elif hi > lo:
                 merged.append([lo, hi])
-        cols = {"x": idx.xs, "y": idx.ys, **idx.values}
+        cols = {"x": idx.xs, "y": idx.ys, **{c: idx.values[c] for c in columns}}
         return {c: np.concatenate([v[lo:hi] for lo, hi in merged]) if merged else v[:0]
                 for c, v in cols.items()}
 
@@ -102,7 +103,7 @@ class HexIndex:
         z, x, y = check_tile(z, x, y)
         red, gi = idx._output(name)
         if z not in idx.stored_zooms:
-            rows = self._neighbourhood(z, x, y, size)
+            rows = self._neighbourhood(z, x, y, size, red.columns())
             with idx._agg_lock:
                 return hex_block(rows, "x", "y", red, z, (x, x, y, y), size, idx.backend.name)[0]
         lv = self.level(z, size, gi)

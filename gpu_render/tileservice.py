@@ -239,8 +239,9 @@ class TileService:
                                   "error": self.follow_status["error"]}}
 
     def render_png(self, query, agg, cmap, how, size=None):
-        """One view of ``width`` x ``height`` px over ``bbox=x0,y0,x1,y1`` (metres); with
-        ``size``, of hexagons anchored to the world's south-west corner as the tiles'."""
+        """One view of ``width`` x ``height`` px over ``bbox=x0,y0,x1,y1`` (metres), shaded with
+        its own scale; with ``size``, of hexagons anchored to the world's south-west corner as the
+        tiles' (at the tiles' scale, the same hexagons, each whole)."""
         from .canvas import Canvas
         from .pipeline import finalize
         from .plan import make_plan
@@ -258,13 +259,20 @@ class TileService:
         cvs = Canvas(w, h, (bbox[0], bbox[2]), (bbox[1], bbox[3]))
         from .axes import Viewport
         red, _ = idx.outputs[agg]
-        if size is not None:
-            ox = (-WORLD - bbox[0]) * w / (bbox[2] - bbox[0])    # world pixel (0, 0) in the view
-            oy = (-WORLD - bbox[1]) * h / (bbox[3] - bbox[1])
+        if size is not None:   # with a margin, as tiles are: the hexagons at the view's edges whole
+            from .hextiles import margin
+            m = margin(size)
+            sx, sy = (bbox[2] - bbox[0]) / w, (bbox[3] - bbox[1]) / h      # metres per pixel
+            ox = (-WORLD - bbox[0]) / sx + m      # world pixel (0, 0) in the canvas
+            oy = (-WORLD - bbox[1]) / sy + m
+            big = Canvas(w + 2 * m, h + 2 * m, (bbox[0] - m * sx, bbox[2] + m * sx),
+                         (bbox[1] - m * sy, bbox[3] + m * sy))
+            cols = {"x": idx.xs, "y": idx.ys, **{c: idx.values[c] for c in red.columns()}}
             with idx._agg_lock:
-                out = cvs.hexbin({"x": idx.xs, "y": idx.ys, **idx.values}, "x", "y", red, size=size,
-                                 origin=(ox, oy), backend=idx.backend.name)
-            return _png_bytes(tf.shade(out, cmap=cmap, how=how))
+                out = big.hexbin(cols, "x", "y", red, size=size, origin=(ox, oy), backend=idx.backend.name)
+            buf = BytesIO()
+            png.encode(tf.shade(out, cmap=cmap, how=how).data[m:m + h, m:m + w], buf, TILE_PNG_LEVEL)
+            return buf.getvalue()
         plan = make_plan(Viewport(w, h, cvs.x_range, cvs.y_range), "x", "y", {None: red}, {})
         out = finalize(plan, idx.aggregate(plan), idx.backend)
         return _png_bytes(tf.shade(out, cmap=cmap, how=how))

@@ -201,11 +201,23 @@ def test_meta_names_the_starting_glyph(points):
 
 
 def test_export_view_draws_hexagons(server):
+    """/render.png with glyph=hex over 2x2 tiles at their scale draws the tiles' hexagons (the
+    world-anchored lattice, each hexagon whole): the same pixels are drawn, in one colour each."""
     from gpu_render.tiles import lnglat_to_tile
-    w = 2 * WORLD / (1 << 10)
-    x0, y0 = tile_bounds(10, *lnglat_to_tile(10, 2.3, 48.8))[:2]
-    bbox = f"{x0},{y0},{x0 + 2 * w},{y0 + 2 * w}"
-    status, hexes = get(server, f"/render.png?bbox={bbox}&width=512&height=512&glyph=hex&size=24")
-    _, dots = get(server, f"/render.png?bbox={bbox}&width=512&height=512&glyph=points")
+    z = DIRECT
+    tx, ty = lnglat_to_tile(z, 2.3, 48.8)
+    x0, y0 = tile_bounds(z, tx, ty + 1)[:2]
+    x1, y1 = tile_bounds(z, tx + 1, ty)[2:]
+    query = f"/render.png?bbox={x0!r},{y0!r},{x1!r},{y1!r}&width=512&height=512"
+    status, hexes = get(server, query + f"&glyph=hex&size={SIZE}")
+    _, dots = get(server, query + "&glyph=points")
     assert status == 200 and hexes != dots
-    assert Image.open(io.BytesIO(hexes)).size == (512, 512)
+    view = np.asarray(Image.open(io.BytesIO(hexes)).convert("RGBA"))
+    big = np.zeros((512, 512, 4), np.uint8)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            status, body = get(server, f"/tiles/{z}/{tx + dx}/{ty + dy}.png?glyph=hex&size={SIZE}")
+            if status == 200:
+                big[dy * 256:(dy + 1) * 256, dx * 256:(dx + 1) * 256] = np.asarray(
+                    Image.open(io.BytesIO(body)).convert("RGBA"))
+    assert np.array_equal(view[..., 3] > 0, big[..., 3] > 0) and (big[..., 3] > 0).any()
