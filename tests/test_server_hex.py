@@ -221,3 +221,39 @@ def test_export_view_draws_hexagons(server):
                 big[dy * 256:(dy + 1) * 256, dx * 256:(dx + 1) * 256] = np.asarray(
                     Image.open(io.BytesIO(body)).convert("RGBA"))
     assert np.array_equal(view[..., 3] > 0, big[..., 3] > 0) and (big[..., 3] > 0).any()
+
+
+def test_concurrent_hexagon_requests(points):
+    """60 requests at once over stored and direct zooms and three sizes (levels built while
+    others wait for them): each answer is the one a lone request gets afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gpu_render.tiles import lnglat_to_tile
+    srv = make_server(points, "lon", "lat", {"count": gr.count(), "mean:v": gr.mean("v")}, geo=True,
+                      port=0, max_points=16_000, log=lambda *_: None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        paths = []
+        for z in (*STORED, DIRECT):
+            tx, ty = lnglat_to_tile(z, 2.35, 48.85)
+            for size in (8, 14, 30):
+                for spec in ("count", "mean:v"):
+                    paths += [f"/tiles/{z}/{tx}/{ty}.png?agg={spec}&glyph=hex&size={size}",
+                              f"/api/scale?z={z}&agg={spec}&glyph=hex&size={size}"]
+        paths = (paths * 2)[:60]
+        start = threading.Barrier(len(paths))
+
+        def one(p):
+            start.wait()
+            return get(srv, p)
+
+        with ThreadPoolExecutor(len(paths)) as ex:
+            answers = list(ex.map(one, paths))
+        assert all(status == 200 for status, _ in answers)
+        for cache in (srv.service.png_cache, srv.service.hexes.levels, srv.service.hexes.scales):
+            cache.clear()
+        for p, answer in zip(paths, answers):
+            assert get(srv, p) == answer, p
+    finally:
+        srv.shutdown()
+        srv.server_close()
