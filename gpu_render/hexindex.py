@@ -12,7 +12,7 @@ size, reduction group) is built on first use: the world-lattice hexagon of every
 the level's sorted keys.
 
 Cost (N rows): building a level is one parallel pass over the rows plus an argsort of N
-uint64 keys, with 24 B per row of temporaries; the first request of a zoom and size waits for
+uint64 keys, with up to 40 B per row of temporaries; the first request of a zoom and size waits for
 it (measured on a 2-core VM: 5M rows 0.2-0.4 s a level, the 40,000 rows of the tests a few ms;
 a fresh process's first hexagon tile 1.5 s, mostly loading compiled kernels). A level holds 8 B
 (key) + 4 B (count) to 20 B (var) per occupied hexagon; levels are kept in an LRU cache bounded
