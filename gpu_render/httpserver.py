@@ -143,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             z, x, y = svc.tile_address(*m.groups())
             agg, cmap, how = svc.params(query)
-            png = svc.tile_png(z, x, y, agg, cmap, how)
+            png = svc.tile_png(z, x, y, agg, cmap, how, svc.hex_size_of(query))
             if png is None:
                 return self._send(204, b"", "image/png", {"Cache-Control": "max-age=300"})
             return self._send(200, png, "image/png", {"Cache-Control": "max-age=300"})
@@ -156,15 +156,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(svc.meta())
         if path == "/api/scale":
             z = _int_param(query, "z", 0, MAX_ZOOM)
-            return self._json(svc.scale(z, *svc.params(query)))
+            return self._json(svc.scale(z, *svc.params(query), svc.hex_size_of(query)))
         if path == "/api/value":
             z = _int_param(query, "z", 0, MAX_ZOOM)
             mx, my = _float_param(query, "x"), _float_param(query, "y")
             agg, _, _ = svc.params(query)
-            return self._json(svc.value(z, mx, my, agg))
+            return self._json(svc.value(z, mx, my, agg, svc.hex_size_of(query)))
         if path == "/render.png":
             agg, cmap, how = svc.params(query)
-            return self._send(200, svc.render_png(query, agg, cmap, how), "image/png")
+            return self._send(200, svc.render_png(query, agg, cmap, how, svc.hex_size_of(query)),
+                              "image/png")
         raise BadRequest(404, f"nothing at {path[:100]!r}.")
 
 

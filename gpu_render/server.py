@@ -2,6 +2,8 @@
 
 ``/`` is the viewer (``gpu_render/static``, no CDN). ``/tiles/{z}/{x}/{y}.png`` are 256 px tiles
 from a ``TileIndex`` (204 when a tile is empty), shaded with one colour scaling per zoom level;
+``glyph=hex&size=N`` asks any route for hexagons N px wide (``hexindex``: the tiles of ``tiles
+--glyph hex``); a request without them gets the server's ``glyph``/``hex_size``;
 ``/api/meta``, ``/api/scale`` (colour-bar values) and ``/api/value`` (the value under the cursor)
 are JSON; ``/render.png`` renders one arbitrary view (at most ``MAX_SIDE`` px per side).
 
@@ -46,15 +48,18 @@ def is_loopback(host: str) -> bool:
 
 def make_server(source, x, y, reductions, *, geo=False, host="127.0.0.1", port=8000,
                 backend="auto", follow=False, workers=8, poll_seconds=2.0, log=print,
-                max_points=1_000_000, hosts=()):
+                max_points=1_000_000, hosts=(), glyph="points", hex_size=None):
     """Build the index and a ready (not yet serving) ``TileHTTPServer``; port 0 picks a free one.
-    ``hosts``: more host names the ``Host`` header may give (beyond loopback names and ``host``)."""
+    ``hosts``: more host names the ``Host`` header may give (beyond loopback names and ``host``);
+    ``glyph``/``hex_size``: what the viewer starts with and a request leaves out ('points', or
+    'hex' with hexagons ``hex_size`` px wide, default 12)."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise RenderError(f"port must be from 0 to 65535, got {port!r}.")
     if not isinstance(workers, int) or not 1 <= workers <= 256:
         raise RenderError(f"workers must be from 1 to 256, got {workers!r}.")
     service = TileService(source, x, y, reductions, geo=geo, backend=backend, follow=follow,
-                          poll_seconds=poll_seconds, log=log, max_points=max_points)
+                          poll_seconds=poll_seconds, log=log, max_points=max_points, glyph=glyph,
+                          hex_size=hex_size)
     try:
         return TileHTTPServer((host, port), service, workers=workers, hosts=hosts)
     except OSError as exc:

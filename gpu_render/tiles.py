@@ -7,6 +7,7 @@ box touches; when that is more than a memory budget's worth of tiles, only the t
 rows are aggregated, in blocks of adjacent ones, each block from its own rows (so deep zooms over
 sparse data cost what their occupied tiles cost), then cut into 256 px tiles. Empty tiles are
 skipped.
+Hexagon tiles (``hex_size``): see ``hextiles``.
 All tiles of a level share one colour scaling (``levelscale.LevelScale``): tile aggregates are
 kept (in memory up to the budget, beyond it in a temporary folder) until the level's range and
 histogram are known, then shaded and written atomically.
@@ -113,14 +114,25 @@ def _tile_ids(cols, job, z, rng):
     return (ty - y0) * (x1 - x0 + 1) + (tx - x0), keep
 
 
-def _level_blocks(job, z, rng, max_tiles, hexagons=False):
+def _grow(tiles, rng, k):
+    """Row-major tile ids (relative to ``rng``) and those of the tiles up to ``k`` away, in ``rng``."""
+    x0, x1, y0, y1 = rng
+    width = x1 - x0 + 1
+    d = np.arange(-k, k + 1)
+    gx = np.clip(tiles[:, None] % width + d, 0, x1 - x0)           # (tiles, 2k + 1)
+    gy = np.clip(tiles[:, None] // width + d, 0, y1 - y0)
+    return np.unique(gy[:, :, None] * width + gx[:, None, :])
+
+
+def _level_blocks(job, z, rng, max_tiles, rows=True, ring=0):
     """The blocks of tiles of level ``z`` to aggregate, and ``rows_of(block index)`` giving each
     block its own rows (None: each block is a pass over all of the table's chunks; always so
-    for ``hexagons``, whose blocks read rows beyond their edges).
+    with ``rows=False``, for blocks that read every row anyway). ``ring`` (with ``rows=False``):
+    the tiles up to that many away from an occupied one are aggregated too (hexagons reach
+    beyond their points' tiles).
 
     A level whose tile rectangle fits one block is one pass. Otherwise only tiles that hold rows
-    are aggregated (with ``hexagons``, their neighbours too: a hexagon reaches across a tile
-    edge), in blocks of adjacent ones, so the cost follows the occupied tiles, not the
+    are aggregated, in blocks of adjacent ones, so the cost follows the occupied tiles, not the
     4^z of the level. An in-memory table (one chunk) has its rows sorted by block once (stable,
     so first/last keep row order); a streaming table is read once to find the occupied tiles,
     then once per block."""
@@ -128,16 +140,13 @@ def _level_blocks(job, z, rng, max_tiles, hexagons=False):
     if (x1 - x0 + 1) * (y1 - y0 + 1) <= max_tiles:
         return [rng], None
     width = x1 - x0 + 1
-    if job.table.streaming or hexagons:
+    if job.table.streaming or not rows:
         tiles = np.zeros(0, np.int64)
         for _, chunk in job.table.chunks(job.numeric, job.categorical, job.chunk_rows):
             tiles = np.union1d(tiles, np.unique(_tile_ids(chunk, job, z, rng)[0]))
-        tx, ty = tiles % width + x0, tiles // width + y0
-        if hexagons:
-            near = [(np.clip(tx + dx, x0, x1), np.clip(ty + dy, y0, y1)) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
-            tiles = np.unique(np.concatenate([(b - y0) * width + (a - x0) for a, b in near]))
-            tx, ty = tiles % width + x0, tiles // width + y0
-        return _runs(tx, ty, max_tiles), None
+        if ring:
+            tiles = _grow(tiles, rng, ring)
+        return _runs(tiles % width + x0, tiles // width + y0, max_tiles), None
     (_, cols), = job.table.chunks(job.numeric, job.categorical)
     ids, keep = _tile_ids(cols, job, z, rng)
     if not keep.all():
@@ -171,34 +180,6 @@ def _spatial_job(job):
     return dataclasses.replace(job, table=SpatialFrame(job.table, job.plan.x, job.plan.y))
 
 
-def _hex_block(job, agg, z, block, hex_size):
-    """The hexagonal aggregate of one block of tiles as per-pixel values (each pixel holds its
-    hexagon's), shaped and oriented as a points block. The lattice is anchored to the world's
-    south-west corner, and the block is aggregated with a margin wider than a hexagon, so a
-    hexagon cut by a tile or block edge has the same value on both sides."""
-    import xarray as xr
-
-    from .canvas import Canvas
-    from .hexbin import draw, hex_grids, prepare_hexbin
-    from .pipeline import run
-
-    bx0, bx1, by0, by1 = block
-    m = math.ceil(1.2 * hex_size)              # more than a hexagon's circumdiameter (1.155 size)
-    px = 2 * WORLD / (TILE << z)               # metres per pixel
-    xa, _, _, ya1 = tile_bounds(z, bx0, by0)
-    _, ya, xa1, _ = tile_bounds(z, bx1, by1)
-    w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
-    origin = (m - bx0 * TILE, m - ((1 << z) - 1 - by1) * TILE)   # world pixel (0, 0) in the canvas
-    cvs = Canvas(w + 2 * m, h + 2 * m, (xa - m * px, xa1 + m * px), (ya - m * px, ya1 + m * px))
-    hjob, lattice, box = prepare_hexbin(cvs, job.table, job.plan.x, job.plan.y, agg, hex_size, origin,
-                                        backend=job.requested, float32=False)
-    grid = hex_grids(run(hjob, arrays=True), lattice, box["vp"], job.plan.x, job.plan.y)[None]
-    pixels = draw(np.asarray(to_host(grid.data)), grid.attrs)[m:m + h, m:m + w]
-    vp = Viewport(w, h, (xa, xa1), (ya, ya1))
-    return xr.DataArray(pixels, dims=(job.plan.y, job.plan.x),
-                        coords={job.plan.y: vp.y_coords, job.plan.x: vp.x_coords})
-
-
 def _is_empty(data):
     if data.dtype.kind == "f":
         return bool(np.isnan(data).all())
@@ -222,7 +203,11 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
     old name); a file is streamed in chunks within it too. All tiles of a level share one colour scaling. Empty tiles are not
     written. Also writes ``out_dir/metadata.json`` (levels, tiles, colour-bar values per level).
     ``hex_size``: hexagons that many pixels wide (``Canvas.hexbin``) on one lattice anchored to
-    the world at each zoom, so they join across tiles; each block then reads all of the rows.
+    the world at each zoom, so they join across tiles (``hextiles``); each block then reads all
+    of the rows, the tiles around the data's are written too (hexagons reach into them), and a
+    level's colour scaling is that of its occupied hexagons' values, each counted once (as
+    ``tf.shade`` of a hexagonal aggregate), not of its pixels (those values are held in memory
+    until the level is written: at most 8 B per occupied hexagon).
     Returns a list of ``LevelReport``.
     """
     import time
@@ -271,6 +256,13 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
 
     make_folder(out_dir, "tile folder")
     levels = {z: tile_range(z, *bounds) for z in range(min_zoom, max_zoom + 1)}
+    k = 0
+    if hex_size is not None:   # hexagons at the data's edge reach into the tiles around it
+        from .hextiles import hex_block, ring
+        k = ring(hex_size)
+        levels = {z: None if r is None else (max(r[0] - k, 0), min(r[1] + k, (1 << z) - 1),
+                                             max(r[2] - k, 0), min(r[3] + k, (1 << z) - 1))
+                  for z, r in levels.items()}
     from tqdm.auto import tqdm
     bar = tqdm(total=0, unit="tile", desc="tiles", disable=not progress)
     reports, meta = [], {"min_zoom": min_zoom, "max_zoom": max_zoom, "how": how, "cmap": cmap
@@ -285,9 +277,10 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
             store = _TileStore(budget)
             scale = LevelScale(how)
             passes = 0
-            blocks, parts = _level_blocks(job, z, rng, max_tiles, hexagons=hex_size is not None)
+            blocks, parts = _level_blocks(job, z, rng, max_tiles, rows=hex_size is None, ring=k)
             if hex_size is not None and len(blocks) > 1 and hex_job is job and not job.table.streaming:
                 hex_job = _spatial_job(job)
+            hexagons = []     # the values of the level's occupied hexagons, block by block
             bar.total += sum((b[1] - b[0] + 1) * (b[3] - b[2] + 1) for b in blocks)
             bar.refresh()
             for bi, (bx0, bx1, by0, by1) in enumerate(blocks):
@@ -295,7 +288,10 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
                 _, ya, xa1, _ = tile_bounds(z, bx1, by1)
                 w, h = (bx1 - bx0 + 1) * TILE, (by1 - by0 + 1) * TILE
                 if hex_size is not None:
-                    block = _hex_block(hex_job, agg, z, (bx0, bx1, by0, by1), hex_size)
+                    block, owned = hex_block(hex_job.table, job.plan.x, job.plan.y, agg, z,
+                                             (bx0, bx1, by0, by1), hex_size, job.requested)
+                    hexagons.append(owned)
+                    scale.add_range(owned)
                 else:
                     vp = Viewport(w, h, (xa, xa1), (ya, ya1))
                     plan = make_plan(vp, job.plan.x, job.plan.y, {None: agg}, job.plan.categories)
@@ -311,12 +307,15 @@ def tiles(source, x, y, agg=None, *, out_dir, min_zoom=0, max_zoom=8, geo=False,
                         t = t.copy(data=np.array(to_host(t.data)))
                         if not _is_empty(t.data):
                             store.put((tx, ty), t)
-                            scale.add_range(t.data)
+                            if hex_size is None:
+                                scale.add_range(t.data)
                 bar.update((bx1 - bx0 + 1) * (by1 - by0 + 1))
                 del block
             if scale.needs_hist:
-                for key in store.keys():
-                    scale.add_hist(store.get(key).data)
+                stored = (store.get(key).data for key in store.keys())
+                for values in hexagons if hex_size is not None else stored:
+                    scale.add_hist(values)
+            del hexagons
             def write(key, z=z, store=store, scale=scale):
                 tx, ty = key
                 folder = os.path.join(out_dir, str(z), str(tx))

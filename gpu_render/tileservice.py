@@ -1,6 +1,8 @@
 """``TileService``: what the tile server answers (tiles, colour scales, values, metadata, one view
-as PNG), over a ``TileIndex`` and two caches (PNG bytes, tile aggregates). No HTTP in here: the
-HTTP side (``httpserver``) parses requests and calls it.
+as PNG), over a ``TileIndex`` (points) and a ``HexIndex`` over it (``glyph=hex&size=N``: hexagons
+N px wide, as ``tiles --glyph hex`` draws them), and two caches (PNG bytes, tile aggregates),
+keyed by glyph and size too. No HTTP in here: the HTTP side (``httpserver``) parses requests and
+calls it.
 
 With ``follow=True`` and a directory as the source, new or changed Parquet files are noticed
 (polled) and the index is rebuilt in the background; files that cannot be read yet are skipped
@@ -19,11 +21,14 @@ import numpy as np
 
 from . import png
 from .errors import RenderError
+from .hexgrid import MIN_SIZE, check_size
 from .levelscale import HOWS
 from .lrucache import LRUCache
 from .tilemath import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
 
 CMAPS = ("fire", "bmy", "bgy", "kbc", "kgy", "blues", "gray", "rainbow", "coolwarm", "bkr")
+GLYPHS = ("points", "hex")
+DEFAULT_HEX_SIZE = 12.0
 MAX_SIDE = 4096
 
 
@@ -45,8 +50,10 @@ class TileService:
     """Everything the HTTP handler calls: tiles, scales, values, metadata. No HTTP in here."""
 
     def __init__(self, source, x, y, reductions, *, geo=False, backend="auto", follow=False,
-                 poll_seconds=2.0, cache_bytes=128 * 2**20, max_points=1_000_000, log=print):
+                 poll_seconds=2.0, cache_bytes=128 * 2**20, max_points=1_000_000, log=print,
+                 glyph="points", hex_size=None):
         self.source, self.x, self.y, self.geo, self.backend = source, x, y, geo, backend
+        self.glyph, self.hex_size = _glyph(glyph, hex_size)   # what a request leaves out
         self.reductions = dict(reductions)
         self.max_points = max_points
         self.log = log
@@ -73,6 +80,7 @@ class TileService:
                       for p in glob.glob(os.path.join(os.fspath(self.source), "*.parquet")))
 
     def _build(self):
+        from .hexindex import HexIndex
         from .tileindex import TileIndex
         src = self.source
         if self.follow:
@@ -91,6 +99,7 @@ class TileService:
         t0 = time.perf_counter()
         index = TileIndex(src, self.x, self.y, self.reductions, geo=self.geo, backend=self.backend,
                           max_points=self.max_points)
+        self.hexes = HexIndex(index)
         self.index = index
         self.version += 1
         self.png_cache.clear()
@@ -135,6 +144,29 @@ class TileService:
             raise BadRequest(400, f"unknown how {how!r}; use one of {', '.join(HOWS)}.")
         return agg, cmap, how
 
+    def hex_size_of(self, query):
+        """The hexagons' width a request asks for (``glyph=hex&size=N``), or None for points;
+        what it leaves out is the server's ``glyph``/``hex_size``."""
+        glyph = query.get("glyph", [self.glyph])[0]
+        if glyph not in GLYPHS:
+            raise BadRequest(400, f"unknown glyph {glyph[:50]!r}; use points or hex.")
+        if glyph != "hex":
+            if "size" in query:
+                raise BadRequest(400, "size applies to glyph=hex; add glyph=hex or drop size.")
+            return None
+        text = query.get("size", [None])[0]
+        if text is None:
+            return self.hex_size
+        try:
+            size = float(text)
+        except ValueError:
+            raise BadRequest(400, f"size must be a number of pixels (a hexagon's width, {MIN_SIZE} "
+                                  f"to {TILE}), got {text[:50]!r}.") from None
+        try:
+            return check_size(size, TILE, TILE)
+        except RenderError as exc:
+            raise BadRequest(400, str(exc)) from None
+
     @staticmethod
     def tile_address(z, x, y):
         try:
@@ -143,34 +175,38 @@ class TileService:
             raise BadRequest(400, str(exc)) from None
 
     # ------------------------------------------------------------------ answers
-    def tile_png(self, z, x, y, agg, cmap, how):
-        """PNG bytes of a tile, or None when it is empty."""
-        key = (self.version, z, x, y, agg, cmap, how)
+    def tile_png(self, z, x, y, agg, cmap, how, size=None):
+        """PNG bytes of a tile (of hexagons ``size`` px wide unless None), or None when empty."""
+        key = (self.version, z, x, y, agg, cmap, how, size)
         hit, png = self.png_cache.get(key)
         if hit:
             return png
-        index = self.index
-        img, tile_agg = index.tile_image(z, x, y, agg, cmap=cmap, how=how)
-        self.agg_cache.put((self.version, z, x, y, agg), tile_agg)
+        if size is None:
+            img, tile_agg = self.index.tile_image(z, x, y, agg, cmap=cmap, how=how)
+        else:
+            img, tile_agg = self.hexes.tile_image(z, x, y, agg, cmap, how, size)
+        self.agg_cache.put((self.version, z, x, y, agg, size), tile_agg)
         png = None if img is None else _png_bytes(img)
         self.png_cache.put(key, png)
         return png
 
-    def value(self, z, mx, my, agg):
-        """The aggregate value of the pixel at zoom ``z`` holding Web Mercator (mx, my)."""
+    def value(self, z, mx, my, agg, size=None):
+        """The aggregate value of the pixel at zoom ``z`` holding Web Mercator (mx, my): with
+        ``size``, that of the hexagon drawn there."""
         if not (-WORLD <= mx <= WORLD and -WORLD <= my <= WORLD):
             return {"value": None, "inside": False}
         n = 1 << z
-        size = 2 * WORLD / n
-        tx = min(int((mx + WORLD) / size), n - 1)
-        ty = min(int((WORLD - my) / size), n - 1)
-        key = (self.version, z, tx, ty, agg)
+        span = 2 * WORLD / n
+        tx = min(int((mx + WORLD) / span), n - 1)
+        ty = min(int((WORLD - my) / span), n - 1)
+        key = (self.version, z, tx, ty, agg, size)
         hit, tile = self.agg_cache.get(key)
         if not hit:
-            tile = self.index.tile_agg(z, tx, ty, agg)
+            tile = (self.index.tile_agg(z, tx, ty, agg) if size is None
+                    else self.hexes.tile_agg(z, tx, ty, agg, size))
             self.agg_cache.put(key, tile)
-        col = min(int((mx + WORLD) / size * TILE) - tx * TILE, TILE - 1)
-        row = min(int((WORLD - my) / size * TILE) - ty * TILE, TILE - 1)
+        col = min(int((mx + WORLD) / span * TILE) - tx * TILE, TILE - 1)
+        row = min(int((WORLD - my) / span * TILE) - ty * TILE, TILE - 1)
         v = tile.data[TILE - 1 - row, col]
         v = v.item() if hasattr(v, "item") else v
         if isinstance(v, float) and v != v:
@@ -179,12 +215,13 @@ class TileService:
             v = 0
         return {"value": v, "inside": True, "tile": [z, tx, ty], "pixel": [col, row]}
 
-    def scale(self, z, agg, cmap, how):
+    def scale(self, z, agg, cmap, how, size=None):
         import colorcet
-        sc = self.index.scale(z, agg, how)
+        sc = self.index.scale(z, agg, how) if size is None else self.hexes.scale(z, agg, how, size)
         pal = colorcet.palette[cmap]
         colors = [pal[int(i)] for i in np.linspace(0, len(pal) - 1, 32)]
         return {"zoom": z, "agg": agg, "how": how, "cmap": cmap, "colors": colors,
+                "glyph": "points" if size is None else "hex", "size": size,
                 "ticks": sc.ticks(5), "span": None if sc.empty else [float(v) for v in sc.span]}
 
     def meta(self):
@@ -196,12 +233,15 @@ class TileService:
                 "cmaps": list(CMAPS), "hows": list(HOWS), "max_zoom": MAX_ZOOM, "tile_size": TILE,
                 "bounds_m": [x0, y0, x1, y1], "bounds_lnglat": [float(lon[0]), float(lat[0]),
                                                              float(lon[1]), float(lat[1])],
-                "geo": self.geo, "index": idx.describe(),
+                "geo": self.geo, "index": idx.describe(), "glyphs": list(GLYPHS), "glyph": self.glyph,
+                "hex_size": self.hex_size or DEFAULT_HEX_SIZE, "hex_size_range": [MIN_SIZE, TILE],
                 "follow_status": {"skipped": [f"{n}: {why}" for n, why in self.follow_status["skipped"]],
                                   "error": self.follow_status["error"]}}
 
-    def render_png(self, query, agg, cmap, how):
-        """One view of ``width`` x ``height`` px over ``bbox=x0,y0,x1,y1`` (metres)."""
+    def render_png(self, query, agg, cmap, how, size=None):
+        """One view of ``width`` x ``height`` px over ``bbox=x0,y0,x1,y1`` (metres), shaded with
+        its own scale; with ``size``, of hexagons anchored to the world's south-west corner as the
+        tiles' (at the tiles' scale, the same hexagons, each whole)."""
         from .canvas import Canvas
         from .pipeline import finalize
         from .plan import make_plan
@@ -219,9 +259,34 @@ class TileService:
         cvs = Canvas(w, h, (bbox[0], bbox[2]), (bbox[1], bbox[3]))
         from .axes import Viewport
         red, _ = idx.outputs[agg]
+        if size is not None:   # with a margin, as tiles are: the hexagons at the view's edges whole
+            from .hextiles import margin
+            m = margin(size)
+            sx, sy = (bbox[2] - bbox[0]) / w, (bbox[3] - bbox[1]) / h      # metres per pixel
+            ox = (-WORLD - bbox[0]) / sx + m      # world pixel (0, 0) in the canvas
+            oy = (-WORLD - bbox[1]) / sy + m
+            big = Canvas(w + 2 * m, h + 2 * m, (bbox[0] - m * sx, bbox[2] + m * sx),
+                         (bbox[1] - m * sy, bbox[3] + m * sy))
+            cols = {"x": idx.xs, "y": idx.ys, **{c: idx.values[c] for c in red.columns()}}
+            with idx._agg_lock:
+                out = big.hexbin(cols, "x", "y", red, size=size, origin=(ox, oy), backend=idx.backend.name)
+            buf = BytesIO()
+            png.encode(tf.shade(out, cmap=cmap, how=how).data[m:m + h, m:m + w], buf, TILE_PNG_LEVEL)
+            return buf.getvalue()
         plan = make_plan(Viewport(w, h, cvs.x_range, cvs.y_range), "x", "y", {None: red}, {})
         out = finalize(plan, idx.aggregate(plan), idx.backend)
         return _png_bytes(tf.shade(out, cmap=cmap, how=how))
+
+
+def _glyph(glyph, hex_size):
+    """(glyph, hexagons' width or None) of the server's defaults, checked as the CLI's."""
+    if glyph not in GLYPHS:
+        raise RenderError(f"unknown glyph {glyph!r}; use points or hex.")
+    if glyph != "hex":
+        if hex_size is not None:
+            raise RenderError("hex_size applies to glyph='hex'; add glyph='hex' or drop hex_size.")
+        return glyph, None
+    return glyph, check_size(DEFAULT_HEX_SIZE if hex_size is None else hex_size, TILE, TILE)
 
 
 def _value_columns(reductions):

@@ -150,13 +150,17 @@ def test_canvas_that_fits_renders(points, tmp_path):
     assert Image.open(out).size == (2000, 1500)
 
 
+# The child's own peak: VmHWM belongs to the address space exec made. (getrusage's ru_maxrss
+# does not: Linux carries the forking parent's peak over exec, so a child of a big pytest
+# process reported the parent's size for both renders and the test failed after memory-hungry
+# tests.)
 _RSS = textwrap.dedent("""
-    import resource, sys
+    import sys
     from gpu_render.cli import main
     side, agg = int(sys.argv[1]), sys.argv[2]
     main(["render", sys.argv[3], "--x", "x", "--y", "y", "--agg", agg, "--width", str(side),
           "--height", str(side), "-o", sys.argv[4], "--quiet", "--backend", "cpu"])
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    print(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024)
 """)
 
 
@@ -316,3 +320,17 @@ def test_bad_hexagon_size_for_tiles(tmp_path):
     refused(["tiles", src, "--x", "x", "--y", "y", "--glyph", "hex", "--hex-size", "300",
              "-o", tmp_path / "t"], "size=300.0", "256x256")
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--glyph", "hex", "--hex-size", "1"], ["size=1.0", "2-pixel"]),
+    (["--glyph", "hex", "--hex-size", "300"], ["size=300.0", "256x256"]),
+    (["--glyph", "hex", "--hex-size", "abc"], ["--hex-size", "abc"]),
+    (["--hex-size", "10"], ["--glyph hex"]),
+    (["--glyph", "hexagon"], ["--glyph", "hexagon"]),
+])
+def test_bad_hexagon_options_for_serve(tmp_path, args, words):
+    """serve checks --glyph/--hex-size as render and tiles do, before it indexes or listens."""
+    src = tmp_path / "d.csv"
+    src.write_text("x,y\n0,0\n1,1\n")
+    refused(["serve", src, "--x", "x", "--y", "y", "--port", "0", *args], *words)

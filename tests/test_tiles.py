@@ -247,3 +247,43 @@ def test_hex_tile_blocks_read_only_the_rows_near_them(tmp_path, geo_points, monk
         assert not read
     else:
         assert 0 < sum(read) < many.passes * len(geo_points["lon"]) / 3
+
+
+@pytest.mark.parametrize("agg", [count(), mean("v")], ids=["count", "mean"])
+@pytest.mark.parametrize("z,limit", [(2, None), (2, "1MB"), (7, None), (7, "1MB")],
+                         ids=["z2-one-block", "z2-tile-blocks", "z7-one-block", "z7-tile-blocks"])
+def test_hex_level_is_the_shaded_hexbin_of_the_level(tmp_path, agg, z, limit):
+    """Stitched, a level's hexagon tiles are ``tf.shade`` of ``Canvas.hexbin`` over the level's
+    tile rectangle on the world-anchored lattice: the same hexagons, each whole, and one colour
+    scale from the level's occupied hexagons (each counted once, whichever block owns it); the
+    tiles east of the data's, where its easternmost hexagon reaches, are written too."""
+    from gpu_render import Canvas
+    from gpu_render import transfer_functions as tf
+    from gpu_render.mercator import lnglat_to_meters
+    rng = np.random.default_rng(11)
+    n = 20_000
+    lon, lat = rng.normal(5, 1.5, n), rng.normal(45, 1, n)
+    lon[0], lat[0] = 22.5 - 0.5 * 360 / (256 << 7), 45.0   # half a zoom-7 pixel west of a tile edge
+    pts = {"lon": lon, "lat": lat, "v": rng.random(n)}
+    out = tmp_path / "t"
+    report, = tiles(pts, "lon", "lat", agg, out_dir=str(out), min_zoom=z, max_zoom=z, geo=True,
+                    progress=False, hex_size=10, memory_limit=limit, cmap="fire")
+    assert (report.passes > 1) == (limit is not None)
+    x0, x1, y0, y1 = json.load(open(out / "metadata.json"))["levels"][str(z)]["tile_range"]
+    w, h = (x1 - x0 + 1) * 256, (y1 - y0 + 1) * 256
+    big = np.zeros((h, w, 4), np.uint8)
+    for tx in range(x0, x1 + 1):
+        for ty in range(y0, y1 + 1):
+            p = os.path.join(out, str(z), str(tx), f"{ty}.png")
+            if os.path.exists(p):
+                big[(ty - y0) * 256:(ty - y0 + 1) * 256, (tx - x0) * 256:(tx - x0 + 1) * 256] = _read(p)
+    xa, ya = tile_bounds(z, x0, y1)[:2]
+    xb, yb = tile_bounds(z, x1, y0)[2:]
+    mx, my = lnglat_to_meters(lon, lat)
+    whole = Canvas(w, h, (xa, xb), (ya, yb)).hexbin(
+        {"x": mx, "y": my, "v": pts["v"]}, "x", "y", agg, size=10,
+        origin=(-x0 * 256.0, -((1 << z) - 1 - y1) * 256.0))
+    assert np.array_equal(big, np.asarray(tf.shade(whole, cmap="fire").to_pil().convert("RGBA")))
+    if z == 7:
+        east = tile_range(z, (mx.min(), mx.max()), (my.min(), my.max()))[1] + 1
+        assert (big[:, (east - x0) * 256:(east - x0 + 1) * 256, 3] > 0).any()

@@ -113,3 +113,76 @@ def test_changing_the_reduction_requests_new_tiles(page, server):
         page.select_option("#agg", "count")
         page.wait_for_timeout(1500)
         page.screenshot(path=os.environ["GPU_RENDER_SCREENSHOT"])
+
+
+CHECKSUMS = f"""() => Object.fromEntries(Array.from({LOADED}).map(img => {{
+    const c = document.createElement('canvas'); c.width = c.height = 256;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, 256, 256).data;
+    let h = 0, opaque = false;
+    for (let i = 0; i < d.length; i++) {{
+        h = (Math.imul(h, 31) + d[i]) >>> 0;
+        if (i % 4 === 3 && d[i]) opaque = true; }}
+    return [img.dataset.tile, opaque ? h : null]; }}))"""
+
+
+def _settled(page, part):
+    """Wait until every tile on the page has answered and was requested with ``part``."""
+    page.wait_for_function(f"""() => {{ const imgs = Array.from(gpuRender.tiles.values());
+        return imgs.length > 0 && imgs.every(i => i.dataset.state && i.src.includes({part!r})); }}""",
+                           timeout=60_000)
+
+
+def test_hexagons_toggle_and_size(page, server):
+    """Switching to hexagons, then changing their size, re-requests the tiles, the colour bar and
+    the value readout with glyph=hex&size=N, and the tiles drawn differ from the points'."""
+    page.select_option("#agg", "count")
+    _settled(page, "glyph=points")
+    assert page.evaluate("document.getElementById('hexsize').disabled")
+    dots = page.evaluate(CHECKSUMS)
+    n0 = len(server.service.requests)
+    page.select_option("#glyph", "hex")
+    _settled(page, "glyph=hex&size=12")
+    assert not page.evaluate("document.getElementById('hexsize').disabled")
+    page.select_option("#hexsize", "24")
+    _settled(page, "glyph=hex&size=24")
+    hexes = page.evaluate(CHECKSUMS)
+    both = [k for k in hexes if dots.get(k) is not None and hexes[k] is not None]
+    assert both and all(hexes[k] != dots[k] for k in both)
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 250)
+    page.wait_for_function("document.getElementById('readout').textContent.includes('hexagon 24 px')",
+                           timeout=10_000)
+    new = list(server.service.requests)[n0:]
+    for route in ("/tiles/", "/api/scale", "/api/value"):
+        assert any(p.startswith(route) and "glyph=hex&size=24" in p for p in new), route
+    assert page.evaluate("[gpuRender.state.glyph, gpuRender.state.hexSize]") == ["hex", 24]
+    assert "glyph=hex&size=24" in page.get_attribute("#export", "href")
+    page.select_option("#glyph", "points")
+    _settled(page, "glyph=points")
+    assert page.evaluate(CHECKSUMS) == dots          # the same points tiles as before
+    assert page.errors == []
+
+
+def test_viewer_starts_with_the_servers_glyph(page):
+    from gpu_render.server import make_server
+    rng = np.random.default_rng(4)
+    srv = make_server({"lon": rng.normal(2.35, 0.3, 5000), "lat": rng.normal(48.85, 0.2, 5000)}, "lon", "lat",
+                      {"count": gr.count()}, geo=True, port=0, glyph="hex", hex_size=20,
+                      log=lambda *_: None)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        pg = page.context.browser.new_page(viewport={"width": 600, "height": 400})
+        try:
+            host, port = srv.server_address[:2]
+            pg.goto(f"http://{host}:{port}/")
+            pg.wait_for_function("window.gpuRender && gpuRender.tiles.size > 0", timeout=30_000)
+            _settled(pg, "glyph=hex&size=20")
+            assert pg.input_value("#glyph") == "hex" and pg.input_value("#hexsize") == "20"
+            assert "20" in pg.eval_on_selector_all("#hexsize option", "els => els.map(e => e.value)")
+        finally:
+            pg.close()
+        assert any("glyph=hex&size=20" in q for q in srv.service.requests if q.startswith("/tiles/"))
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -21,6 +21,7 @@ def add_arguments(p):
     p.add_argument("--follow", action="store_true",
                    help="FILE is a directory receiving Parquet files: re-index when files appear")
     p.add_argument("--backend", choices=("auto", "cpu", "gpu"), default="auto")
+    C.add_glyph_arguments(p)   # what the viewer starts with (it has a points/hexagons toggle)
 
 
 def run(args) -> int:
@@ -30,6 +31,7 @@ def run(args) -> int:
     from ..errors import RenderError
     from ..server import is_loopback, make_server
 
+    size = C.hex_size(args)    # (its width is checked before the index is built)
     specs = args.agg or ["count"]
     reds = {s: reductions.parse(s) for s in specs}
     if args.workers > 256:
@@ -39,7 +41,8 @@ def run(args) -> int:
               "server has no authentication.", file=sys.stderr)
     server = make_server(args.file, args.x, args.y, reds, geo=args.geo, host=args.host,
                          port=args.port, backend=args.backend, follow=args.follow,
-                         workers=args.workers, hosts=args.allow_host)
+                         workers=args.workers, hosts=args.allow_host, glyph=args.glyph,
+                         hex_size=size)
     host, port = server.server_address[:2]
     print(f"serving {args.file} at http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
     try:

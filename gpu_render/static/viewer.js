@@ -4,12 +4,22 @@
   const TILE = 256, W = 20037508.342789244;
   const $ = (id) => document.getElementById(id);
   const map = $("map"), layer = $("tiles");
-  const state = { z: 0, cx: 128, cy: 128, version: 0, meta: null, loaded: 0, failed: 0 };
+  const state = { z: 0, cx: 128, cy: 128, version: 0, meta: null, loaded: 0, failed: 0, glyph: "points", hexSize: 12 };
+  const HEX_SIZES = [4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64];
   const tiles = new Map();   // url -> img
 
   function q() {
     return "agg=" + encodeURIComponent($("agg").value) + "&cmap=" + encodeURIComponent($("cmap").value) +
-      "&how=" + encodeURIComponent($("how").value) + "&v=" + state.version;
+      "&how=" + encodeURIComponent($("how").value) + "&glyph=" + state.glyph +
+      (state.glyph === "hex" ? "&size=" + state.hexSize : "") + "&v=" + state.version;
+  }
+  // points or hexagons (of hexSize px): the tiles, colour bar and value readout follow
+  function setGlyph(glyph, size) {
+    state.glyph = glyph === "hex" ? "hex" : "points";
+    if (size !== undefined) state.hexSize = Number(size);
+    $("glyph").value = state.glyph;
+    $("hexsize").value = String(state.hexSize);
+    $("hexsize").disabled = state.glyph !== "hex";
   }
   function fmt(v) {
     if (v === null || v === undefined) return "—";
@@ -71,7 +81,8 @@
     ticks.innerHTML = "";
     const shown = s.ticks.length ? [s.ticks[0], s.ticks[Math.floor(s.ticks.length / 2)], s.ticks[s.ticks.length - 1]] : [];
     for (const t of shown) { const e = document.createElement("span"); e.textContent = fmt(t); ticks.appendChild(e); }
-    $("colorbar").title = s.how + " scale of zoom " + s.zoom + ": " + s.ticks.map(fmt).join(", ");
+    $("colorbar").title = s.how + " scale of zoom " + s.zoom + (s.glyph === "hex" ? " (hexagons of " + s.size + " px)" : "") +
+      ": " + s.ticks.map(fmt).join(", ");
   }
 
   function setZoom(z, px, py) {
@@ -116,7 +127,8 @@
       const r = await fetch("/api/value?z=" + state.z + "&x=" + mx + "&y=" + my + "&" + q());
       if (!r.ok) return;
       const v = await r.json();
-      $("readout").textContent = $("agg").value + " = " + fmt(v.value) + " at " + where;
+      const what = state.glyph === "hex" ? " (hexagon " + state.hexSize + " px)" : "";
+      $("readout").textContent = $("agg").value + what + " = " + fmt(v.value) + " at " + where;
     }, 60);
   }
 
@@ -161,6 +173,9 @@
   $("zoomout").onclick = () => setZoom(state.z - 1);
   window.addEventListener("resize", draw);
   for (const id of ["agg", "cmap", "how"]) $(id).onchange = () => { draw(); colorbar(); exportLink(); };
+  for (const id of ["glyph", "hexsize"]) {
+    $(id).onchange = () => { setGlyph($("glyph").value, $("hexsize").value); draw(); colorbar(); exportLink(); };
+  }
 
   function fill(id, values, chosen) {
     const sel = $(id);
@@ -211,6 +226,9 @@
     fill("agg", meta.reductions, meta.reductions[0]);
     fill("cmap", meta.cmaps, "fire");
     fill("how", meta.hows, "eq_hist");
+    const sizes = HEX_SIZES.includes(meta.hex_size) ? HEX_SIZES : HEX_SIZES.concat([meta.hex_size]).sort((a, b) => a - b);
+    fill("hexsize", sizes.map(String), String(meta.hex_size));
+    setGlyph(meta.glyph, meta.hex_size);
     fit(meta);
     draw();
     colorbar();
@@ -224,6 +242,7 @@
     state: state,
     tiles: tiles,
     setView: (z, cx, cy) => { state.z = z; state.cx = cx; state.cy = cy; draw(); colorbar(); exportLink(); },
+    setGlyph: (glyph, size) => { setGlyph(glyph, size); draw(); colorbar(); exportLink(); },
     zoom: setZoom,
   };
   start();
