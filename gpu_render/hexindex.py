@@ -31,7 +31,7 @@ from . import morton as M
 from .hextiles import hex_block, ring, tile_cells, world_cells
 from .levelscale import LevelScale
 from .lrucache import LRUCache
-from .tileindex import KEY_ZOOM, _args, _Level, _new_entry_planes
+from .tileindex import KEY_ZOOM, SparseLevel, entry_planes, plane_args
 from .tilemath import TILE, check_tile, tile_bounds
 
 
@@ -72,9 +72,9 @@ class HexIndex:
         del order
         n = M.count_runs(keys, np.uint64(0))
         out = np.empty(n, np.uint64)
-        planes = _new_entry_planes(g.kind, n)
-        M.reduce_points(g.kind, keys, np.uint64(0), vals, out, *_args(g.kind, planes))
-        return _Level(out, planes)
+        planes = entry_planes(g.kind, n)
+        M.reduce_points(g.kind, keys, np.uint64(0), vals, out, *plane_args(g.kind, planes))
+        return SparseLevel(out, planes)
 
     # ------------------------------------------------------------------ tiles
     def _neighbourhood(self, z, x, y, size, columns):
@@ -110,7 +110,7 @@ class HexIndex:
         cells = tile_cells(z, x, y, size).astype(np.uint64).ravel()
         pos = np.minimum(np.searchsorted(lv.keys, cells), max(len(lv.keys) - 1, 0))
         hit = lv.keys[pos] == cells if len(lv.keys) else np.zeros(cells.shape, bool)
-        empty = np.asarray(red.finalize(_new_entry_planes(idx.groups[gi].kind, 1), np))
+        empty = np.asarray(red.finalize(entry_planes(idx.groups[gi].kind, 1), np))
         data = np.repeat(empty.astype(red.dtype, copy=False), cells.size)
         data[hit] = np.asarray(red.finalize({k: v[pos[hit]] for k, v in lv.planes.items()}, np))
         x0, y0, x1, y1 = tile_bounds(z, x, y)

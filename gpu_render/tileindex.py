@@ -39,7 +39,7 @@ KEY_ZOOM = M.KEY_LEVEL - 8    # deepest zoom whose tiles are contiguous key rang
 _INDEXED_KINDS = (P.COUNT, P.COUNT_VALID, P.SUM, P.VAR, P.MIN, P.MAX)
 
 
-class _Level:
+class SparseLevel:
     """A sparse pre-aggregated level: sorted pixel keys and their planes."""
 
     def __init__(self, keys, planes):
@@ -50,14 +50,16 @@ class _Level:
         return self.keys.nbytes + sum(v.nbytes for v in self.planes.values())
 
 
-def _new_entry_planes(kind, n):
+def entry_planes(kind, n):
+    """Empty planes of ``n`` sparse entries (one part) for a group of ``kind``."""
     return {k: v[0] for k, v in P.new_planes(kind, 1, n).items()}
 
 
 _ONE = {name: np.zeros(1, dt) for name, dt in P.PLANE_DTYPES.items()}
 
 
-def _args(kind, planes):
+def plane_args(kind, planes):
+    """The (cnt, sum, m2, val) planes ``morton``'s level kernels take (a dummy for those missing)."""
     return [planes.get(n, _ONE[n]) for n in ("cnt", "sum", "m2", "val")]
 
 
@@ -117,7 +119,7 @@ class TileIndex:
         self.stored_zooms = [z for z in range(0, KEY_ZOOM + 1) if longest[z] > self.max_points]
         self.bounds = ((float(self.xs.min()), float(self.xs.max())),
                        (float(self.ys.min()), float(self.ys.max())))
-        self.levels = {}     # (group index, zoom) -> _Level
+        self.levels = {}     # (group index, zoom) -> SparseLevel
         for gi, g in enumerate(self.groups):
             self._build_levels(gi, g)
         self._scales = {}
@@ -141,19 +143,19 @@ class TileIndex:
         n = int(self.distinct[q])
         shift = np.uint64(2 * (M.KEY_LEVEL - q))
         keys = np.empty(n, np.uint64)
-        planes = _new_entry_planes(g.kind, n)
+        planes = entry_planes(g.kind, n)
         vals = self.values[g.column] if g.column is not None else np.zeros(0)
-        M.reduce_points(g.kind, self.keys, shift, vals, keys, *_args(g.kind, planes))
-        return _Level(keys, planes)
+        M.reduce_points(g.kind, self.keys, shift, vals, keys, *plane_args(g.kind, planes))
+        return SparseLevel(keys, planes)
 
     @staticmethod
     def _coarsen(kind, level):
         n = M.count_runs(level.keys, np.uint64(2))
         keys = np.empty(n, np.uint64)
-        planes = _new_entry_planes(kind, n)
-        M.reduce_entries(kind, level.keys, np.uint64(2), *_args(kind, level.planes), keys,
-                         *_args(kind, planes))
-        return _Level(keys, planes)
+        planes = entry_planes(kind, n)
+        M.reduce_entries(kind, level.keys, np.uint64(2), *plane_args(kind, level.planes), keys,
+                         *plane_args(kind, planes))
+        return SparseLevel(keys, planes)
 
     @property
     def nbytes(self) -> int:
@@ -194,8 +196,8 @@ class TileIndex:
             m = int(M.interleave(x, y))
             lo = np.searchsorted(level.keys, np.uint64(m << 16))
             hi = np.searchsorted(level.keys, np.uint64(((m + 1) << 16) - 1), side="right")
-            planes = _new_entry_planes(g.kind, TILE * TILE + 1)
-            M.scatter_tile(level.keys, lo, hi, *_args(g.kind, level.planes), *_args(g.kind, planes))
+            planes = entry_planes(g.kind, TILE * TILE + 1)
+            M.scatter_tile(level.keys, lo, hi, *plane_args(g.kind, level.planes), *plane_args(g.kind, planes))
             return plan, [{k: v[None] for k, v in planes.items()}]
         lo, hi = self._rows(z, x, y)
         return plan, self.aggregate(plan, lo, hi)
