@@ -57,6 +57,19 @@ REDUCTIONS = dict(n=ds.count(), nv=ds.count("v"), s=ds.sum("v"), m=ds.mean("v"),
 VIEWS = [((-4, 4), (-4, 4)), ((-0.3, 0.2), (0.1, 0.6)), ((1.5, 1.6), (-1.6, -1.5)), ((7, 8), (7, 8))]
 
 
+@pytest.mark.parametrize("n,bits", [(0, 8), (1, 5), (999, 11), (5000, 12), (40_000, 44), (40_000, 53)])
+def test_radix_order_is_a_stable_argsort_of_the_low_bits(n, bits):
+    """The build's sort (``cellsort.radix_order``, split among 1, 3 or all threads) is numpy's stable
+    argsort of the keys' low ``bits`` bits: equal keys keep their order, higher bits are ignored."""
+    from gpu_render.hostkernels.cellsort import radix_order
+    rng = np.random.default_rng(n + bits)
+    keys = rng.integers(0, 1 << 62, n, dtype=np.uint64)
+    keys[1::2] = keys[0::2][:len(keys[1::2])] ^ (np.uint64(1) << np.uint64(61))   # equal low bits
+    want = np.argsort(keys & np.uint64((1 << bits) - 1), kind="stable")
+    for parts in (None, 1, 3):
+        np.testing.assert_array_equal(radix_order(keys, bits, parts), want)
+
+
 def test_manifest_describes_the_index(built):
     m, df = built["manifest"], built["df"]
     finite = np.isfinite(df.x) & np.isfinite(df.y)
