@@ -183,6 +183,24 @@ def test_geo_view_prunes_by_longitude_latitude(tmp_path, monkeypatch):
     assert int(to_host(got.data).sum()) == int(((lon >= 10) & (lon <= 20) & (lat >= -30) & (lat <= 40)).sum())
 
 
+def test_a_file_rewritten_after_a_render_is_read_anew(tmp_path):
+    """Footers and group ranges are kept per process, keyed by the file's size and time stamp:
+    a file replaced under the same name is pruned and rendered from its new contents."""
+    import os
+    path = tmp_path / "f.parquet"
+    view = dict(plot_width=10, plot_height=10, x_range=(0, 50), y_range=(0, 100))
+    first = _frame(2000)
+    first.to_parquet(path, row_group_size=GROUP)
+    assert_same(ds.Canvas(**view).points(str(path), "x", "y"), ds.Canvas(**view).points(first, "x", "y"))
+    second = _frame(1500, seed=9).assign(x=lambda d: d.x.values[::-1])   # other groups, other order
+    second.to_parquet(path, row_group_size=GROUP // 2)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))    # a new time stamp, surely
+    t = open_file(str(path), ["x", "y"])
+    assert t.rows_within({"x": (0, 50), "y": (0, 100)}) < len(second)
+    assert_same(ds.Canvas(**view).points(str(path), "x", "y"), ds.Canvas(**view).points(second, "x", "y"))
+
+
 def test_coalesce_joins_only_consecutive_rows():
     def batch(n):
         return pa.record_batch({"a": np.arange(n, dtype=np.float64)})
