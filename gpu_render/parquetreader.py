@@ -159,6 +159,24 @@ class ParquetReader(FormatReader):
         return kept if skipped else None
 
     def read_pieces(self, pieces, columns, chunk_rows, settings):
+        if settings.pool is None:
+            # each file opened once with its parsed footer: a fragment scanner per piece costs
+            # about a millisecond to set up, which the small views of an index pay per piece
+            import pyarrow.parquet as pq
+            mapped, files = self._mapped(settings), {}
+            for piece in pieces:
+                pf = files.get(piece.file)
+                if pf is None:
+                    pf = files[piece.file] = pq.ParquetFile(
+                        self.files[piece.file], metadata=self.meta[piece.file], memory_map=mapped,
+                        page_checksum_verification=True)
+                row0 = piece.row0
+                for batch in pf.iter_batches(batch_size=chunk_rows, row_groups=list(piece.groups),
+                                             columns=columns, use_threads=settings.threads):
+                    if batch.num_rows:
+                        yield row0, batch
+                        row0 += batch.num_rows
+            return
         import pyarrow.dataset as pds
         fs, options = self._scan_setup(settings)
         fmt = pds.ParquetFileFormat()
