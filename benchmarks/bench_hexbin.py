@@ -142,9 +142,11 @@ def write_results(r):
         f"{s['hexbin']['peak_rss_bytes'] / mib:,.0f} MiB | points count: {s['points']['s']:.2f} s, peak RSS "
         f"{s['points']['peak_rss_bytes'] / mib:,.0f} MiB | {s['rows'] / s['hexbin']['s'] / 1e6:.0f} M rows/s "
         f"| - | - |", "",
-        "Timings on this shared VM vary by 10-30% from run to run (another process may be using "
-        "the cores), so the ratio to `Canvas.points` can land on either side of 1.5x; the streamed "
-        "runs include opening the file and loading the compiled kernels from numba's cache.", ""]
+        "hexbin is two passes over the points: their cells (`hostkernels.hexbin`, float64 "
+        "nearest-centre arithmetic), then the ordinary aggregation of the cells, each costing "
+        "about one points count; on a quiet machine it is about 2x `Canvas.points`, and on a "
+        "loaded one the ratio moves by 10-30%. The streamed runs include opening the file and "
+        "loading the compiled kernels from numba's cache.", ""]
     with open(os.path.join(RESULTS, "hexbin.md"), "w") as fh:
         fh.write("\n".join(lines))
     print("\n".join(lines))
