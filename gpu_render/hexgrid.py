@@ -145,7 +145,7 @@ class HexLattice:
 
     @property
     def viewport(self) -> Viewport:
-        """The cells as one row of pixels: a point whose x and y are both ``cells``' value falls
+        """The cells as one row of pixels: a point whose x and y are both its cell number + 0.5 falls
         in pixel (cell number, 0)."""
         n = float(self.ncols * self.nrows)
         return Viewport(self.ncols * self.nrows, 1, (0.0, n), (0.0, n))
