@@ -387,9 +387,12 @@ class DaskFileTable(_RemoteTable):
 
     def __init__(self, path: str, columns: list):
         from . import files
-        from .indexmanifest import read_manifest
+        from .indexmanifest import check_source, read_manifest
         self.path = path
-        self.sorted_in_space = read_manifest(path) is not None   # an index: no first/last
+        manifest = read_manifest(path)
+        self.sorted_in_space = manifest is not None   # an index: no first/last
+        if manifest is not None:
+            check_source(manifest, path)
         listed = _dataset_files(path)
         self.pieces = [FilePiece(f, fmt) for f, fmt in listed]
         fmts = sorted({fmt for _, fmt in listed})

@@ -35,7 +35,7 @@ from . import progress as progress_bar
 from .errors import RenderError
 from .files import temp_folder, untrack
 from .hostkernels.cellsort import radix_order
-from .indexmanifest import FORMAT_VERSION, MANIFEST, read_manifest
+from .indexmanifest import FORMAT_VERSION, MANIFEST, check_source, read_manifest, source_stamps
 
 GROUP_ROWS = 1 << 17          # rows per row group: small boxes, and as the CPU backend takes them without joining (merge_rows)
 FILE_ROWS = 1 << 28           # rows per Parquet file of the index (a new one past that)
@@ -58,6 +58,7 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
     columns = [x, y, *keep]
     _check_out(source, out)
     table = open_file(source, columns)
+    stamps = source_stamps(source)     # before the rows are read: a change while building shows
     for c in (x, y):
         t = table.schema.field(c).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
@@ -103,7 +104,8 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
         checksum_s = time.perf_counter() - t_sum
         manifest = {
             "format": "gpu-render index", "version": FORMAT_VERSION,
-            "source": os.path.abspath(source), "source_rows": rows + dropped, "rows": rows,
+            "source": os.path.abspath(source), "source_files": stamps,
+            "source_rows": rows + dropped, "rows": rows,
             "dropped_rows": dropped, "x": x, "y": y, "columns": columns,
             "ranges": {x: [x0, x1], y: [y0, y1]},
             "projection": "longitude/latitude degrees (Web Mercator when rendered with geo)" if geo else None,
@@ -349,6 +351,7 @@ def verify(path: str) -> dict:
     manifest = read_manifest(path)
     if manifest is None:
         raise RenderError(f"{path} is not a gpu-render index (no {MANIFEST}).")
+    check_source(manifest, path)
     for f in manifest["files"]:
         got = _describe(path, f["name"]) if os.path.exists(os.path.join(path, f["name"])) else None
         if got is None or got["sha256"] != f["sha256"] or got["bytes"] != f["bytes"]:

@@ -27,3 +27,28 @@ def read_manifest(path: str):
         raise RenderError(f"the index {path} has format version {found!r}; this gpu-render reads "
                           f"version {FORMAT_VERSION}: rebuild it with `gpu-render index`.")
     return manifest
+
+
+def source_stamps(source: str) -> list:
+    """[{path, bytes, mtime_ns}] of the files of ``source`` (a file, Parquet folder or glob), as
+    the manifest records them so that a reader can tell the source has changed since."""
+    from .parquetreader import dataset_files
+    out = []
+    for p in dataset_files(os.fspath(source)):
+        st = os.stat(p)
+        out.append({"path": os.path.abspath(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def check_source(manifest: dict, path: str) -> None:
+    """A RenderError when a file the index at ``path`` was built from still exists but has
+    another size or time stamp (its rows may differ from the index's). A source deleted since is
+    fine: the index holds its rows."""
+    for f in manifest.get("source_files", ()):
+        try:
+            st = os.stat(f["path"])
+        except OSError:
+            continue
+        if st.st_size != f["bytes"] or st.st_mtime_ns != f["mtime_ns"]:
+            raise RenderError(f"the index {path} was built from {f['path']}, which has changed since "
+                              "(size or time stamp): rebuild the index with `gpu-render index`.")

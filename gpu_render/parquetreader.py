@@ -40,8 +40,10 @@ class ParquetReader(FormatReader):
     joins_batches = True
 
     def open(self, columns):
-        from .indexmanifest import read_manifest
+        from .indexmanifest import check_source, read_manifest
         self.index = read_manifest(self.path)
+        if self.index is not None:
+            check_source(self.index, self.path)
         paths = dataset_files(self.path)
         if not paths:
             raise RenderError(f"no Parquet file found in {self.path}.")

@@ -191,6 +191,31 @@ def test_verify_names_a_changed_file(built, tmp_path):
         I.verify(str(copy))
 
 
+def test_an_index_of_a_changed_source_is_refused_until_rebuilt(tmp_path, capsys):
+    """The manifest records the source files' sizes and time stamps; a source changed since
+    (rewritten, or only touched) makes every reader of the index refuse it with one sentence
+    naming the fix, a deleted source does not (the index holds the rows), and a rebuild serves."""
+    df = _frame(3_000)
+    src, out, png = tmp_path / "s.parquet", tmp_path / "idx", tmp_path / "o.png"
+    df.to_parquet(src)
+    m = I.build(str(src), "x", "y", str(out), keep=["v"], progress=False)
+    assert [f["path"] for f in m["source_files"]] == [str(src)]
+    kw = dict(plot_width=20, plot_height=20, x_range=(-1, 1), y_range=(-1, 1))
+    ds.Canvas(**kw).points(str(out), "x", "y")
+    st = os.stat(src)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))     # touched: same bytes, new time
+    for read in (lambda: ds.Canvas(**kw).points(str(out), "x", "y"), lambda: I.verify(str(out))):
+        with pytest.raises(ds.RenderError, match="has changed since .* rebuild the index with `gpu-render index`"):
+            read()
+    assert main(["render", str(out), "-o", str(png), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has changed since" in err[0] and not png.exists()
+    I.build(str(src), "x", "y", str(out), keep=["v"], progress=False)
+    assert_same(ds.Canvas(**kw).points(str(out), "x", "y"), ds.Canvas(**kw).points(df, "x", "y"))
+    os.unlink(src)
+    assert_same(ds.Canvas(**kw).points(str(out), "x", "y"), ds.Canvas(**kw).points(df, "x", "y"))
+
+
 def test_geo_index_renders_equal_the_source(tmp_path):
     rng = np.random.default_rng(8)
     n = 50_000
