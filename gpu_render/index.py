@@ -58,7 +58,8 @@ def build(source, x, y, out, geo=False, keep=(), memory_limit=None, progress=Non
     columns = [x, y, *keep]
     _check_out(source, out)
     table = open_file(source, columns)
-    stamps = source_stamps(source)     # before the rows are read: a change while building shows
+    from .parquetreader import dataset_files   # a file, a Parquet folder or glob: its files
+    stamps = source_stamps(dataset_files(source))   # before the rows are read
     for c in (x, y):
         t = table.schema.field(c).type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t)):

@@ -29,12 +29,11 @@ def read_manifest(path: str):
     return manifest
 
 
-def source_stamps(source: str) -> list:
-    """[{path, bytes, mtime_ns}] of the files of ``source`` (a file, Parquet folder or glob), as
-    the manifest records them so that a reader can tell the source has changed since."""
-    from .parquetreader import dataset_files
+def source_stamps(paths) -> list:
+    """[{path, bytes, mtime_ns}] of the source files ``paths``, as the manifest records them so
+    that a reader can tell the source has changed since."""
     out = []
-    for p in dataset_files(os.fspath(source)):
+    for p in paths:
         st = os.stat(p)
         out.append({"path": os.path.abspath(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns})
     return out
