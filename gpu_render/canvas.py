@@ -5,6 +5,7 @@ import numpy as np
 
 from .axes import AXES, AXIS_TYPES, validate_range
 from .errors import RenderError
+from .hexgrid import DEFAULT_SIZE
 
 MAX_SIDE = 1 << 16
 
@@ -63,7 +64,7 @@ class Canvas:
         from .pipeline import prepare, run
         return run(prepare(self, source, x, y, agg, backend=backend, scheduler=scheduler, **file_options))
 
-    def hexbin(self, source, x=None, y=None, agg=None, size=12, *, origin=(0.0, 0.0),
+    def hexbin(self, source, x=None, y=None, agg=None, size=DEFAULT_SIZE, *, origin=(0.0, 0.0),
                backend="auto", scheduler=None, **file_options):
         """Aggregate points per pointy-top hexagon ``size`` pixels wide tiling the canvas (pixels
         from its lower-left corner; ``origin``: the pixel position of global cell (0, 0)'s

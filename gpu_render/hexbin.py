@@ -9,13 +9,13 @@ import functools
 
 import numpy as np
 
-from .hexgrid import PIXELS, HexLattice
+from .hexgrid import DEFAULT_SIZE, PIXELS, HexLattice
 from .hextable import HexTable
 
 ROW, COL = "hex_row", "hex_col"   # the result's dims (its 2-D coords carry the x/y names)
 
 
-def prepare_hexbin(canvas, source, x, y, agg, size=12, origin=(0.0, 0.0), **options):
+def prepare_hexbin(canvas, source, x, y, agg, size=DEFAULT_SIZE, origin=(0.0, 0.0), **options):
     """(job, lattice, box) for ``Canvas.hexbin``; ``box``: {'vp': the canvas' data viewport},
     filled in by ``prepare`` once the ranges are known."""
     from .pipeline import prepare
@@ -66,15 +66,21 @@ def draw(cells, attrs: dict):
     return cells.reshape(-1)[get_xp(cells).asarray(pixel_cells(lattice_of(attrs)))]
 
 
-@functools.lru_cache(maxsize=16)
-def pixel_cells(lattice: HexLattice) -> np.ndarray:
-    """The flat cell index (row * ncols + col) of every pixel's centre, (height, width) int64
-    (host, read-only; cached per lattice)."""
+def centre_cells(lattice: HexLattice, x0, y0, width, height) -> np.ndarray:
+    """The cell number (row * ncols + col) of the centre of each pixel of the ``width`` x
+    ``height`` block from pixel (``x0``, ``y0``) of ``lattice``'s pixel space, (height, width)
+    int64, rows bottom-up (by the host kernel, tie rule included)."""
     from .hostkernels.hexbin import hex_cells
-    px, py = np.meshgrid(np.arange(lattice.width) + 0.5, np.arange(lattice.height) + 0.5)
+    px, py = np.meshgrid(np.arange(width) + (x0 + 0.5), np.arange(height) + (y0 + 0.5))
     out = np.empty(px.size)
     hex_cells(px.ravel(), py.ravel(), PIXELS, lattice.params, False, False, out)
-    out = np.floor(out).astype(np.int64).reshape(px.shape)
+    return np.floor(out).astype(np.int64).reshape(px.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def pixel_cells(lattice: HexLattice) -> np.ndarray:
+    """``centre_cells`` of the whole canvas (host, read-only; cached per lattice)."""
+    out = centre_cells(lattice, 0, 0, lattice.width, lattice.height)
     out.setflags(write=False)
     return out
 
@@ -87,7 +93,7 @@ def pixel_coords(attrs: dict) -> dict:
     return {attrs["x_column"]: vp.x_coords, attrs["y_column"]: vp.y_coords}
 
 
-def hexbin(canvas, source, x, y, agg=None, size=12, origin=(0.0, 0.0), **options):
+def hexbin(canvas, source, x, y, agg=None, size=DEFAULT_SIZE, origin=(0.0, 0.0), **options):
     """The ``xarray`` result of ``Canvas.hexbin``."""
     from .pipeline import run, to_xarray
     job, lattice, box = prepare_hexbin(canvas, source, x, y, agg, size, origin, **options)

@@ -25,6 +25,7 @@ from .errors import RenderError
 
 SQRT3_2 = math.sqrt(3) / 2
 MIN_SIZE = 2
+DEFAULT_SIZE = 12.0   # px: Canvas.hexbin's, the CLI's and the tile server's hexagon width
 
 
 def cell_arithmetic(mul, add, ceil):

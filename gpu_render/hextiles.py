@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from .axes import Viewport
-from .hexgrid import PIXELS, HexLattice
+from .hexgrid import HexLattice
 from .tilemath import TILE, WORLD, tile_bounds
 
 
@@ -99,9 +99,5 @@ def world_cells(xs, ys, z, size) -> np.ndarray:
 def tile_cells(z, tx, ty, size) -> np.ndarray:
     """The ``world_lattice`` cell number of each pixel of tile (z, tx, ty), (256, 256) int64,
     rows south-up (the pixel centres' hexagons, as ``hexbin.draw`` finds them)."""
-    from .hostkernels.hexbin import hex_cells
-    px, py = np.meshgrid(np.arange(TILE) + (tx * TILE + 0.5),
-                         np.arange(TILE) + (((1 << z) - 1 - ty) * TILE + 0.5))
-    out = np.empty(px.size)
-    hex_cells(px.ravel(), py.ravel(), PIXELS, world_lattice(z, size).params, False, False, out)
-    return np.floor(out).astype(np.int64).reshape(px.shape)
+    from .hexbin import centre_cells
+    return centre_cells(world_lattice(z, size), tx * TILE, ((1 << z) - 1 - ty) * TILE, TILE, TILE)

@@ -21,14 +21,13 @@ import numpy as np
 
 from . import png
 from .errors import RenderError
-from .hexgrid import MIN_SIZE, check_size
+from .hexgrid import DEFAULT_SIZE, MIN_SIZE, check_size
 from .levelscale import HOWS
 from .lrucache import LRUCache
 from .tilemath import MAX_ZOOM, TILE, TILE_PNG_LEVEL, WORLD, check_tile
 
 CMAPS = ("fire", "bmy", "bgy", "kbc", "kgy", "blues", "gray", "rainbow", "coolwarm", "bkr")
 GLYPHS = ("points", "hex")
-DEFAULT_HEX_SIZE = 12.0
 MAX_SIDE = 4096
 
 
@@ -234,7 +233,7 @@ class TileService:
                 "bounds_m": [x0, y0, x1, y1], "bounds_lnglat": [float(lon[0]), float(lat[0]),
                                                              float(lon[1]), float(lat[1])],
                 "geo": self.geo, "index": idx.describe(), "glyphs": list(GLYPHS), "glyph": self.glyph,
-                "hex_size": self.hex_size or DEFAULT_HEX_SIZE, "hex_size_range": [MIN_SIZE, TILE],
+                "hex_size": self.hex_size or DEFAULT_SIZE, "hex_size_range": [MIN_SIZE, TILE],
                 "follow_status": {"skipped": [f"{n}: {why}" for n, why in self.follow_status["skipped"]],
                                   "error": self.follow_status["error"]}}
 
@@ -286,7 +285,7 @@ def _glyph(glyph, hex_size):
         if hex_size is not None:
             raise RenderError("hex_size applies to glyph='hex'; add glyph='hex' or drop hex_size.")
         return glyph, None
-    return glyph, check_size(DEFAULT_HEX_SIZE if hex_size is None else hex_size, TILE, TILE)
+    return glyph, check_size(DEFAULT_SIZE if hex_size is None else hex_size, TILE, TILE)
 
 
 def _value_columns(reductions):

@@ -97,7 +97,8 @@ def hex_size(args):
         if args.hex_size is not None:
             raise RenderError("--hex-size applies to --glyph hex; add --glyph hex or drop --hex-size.")
         return None
-    return 12.0 if args.hex_size is None else args.hex_size
+    from ..hexgrid import DEFAULT_SIZE
+    return DEFAULT_SIZE if args.hex_size is None else args.hex_size
 
 
 def add_shade_arguments(p, categories=True):
